@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] = "Usage: lifeboat info --repo PATH SNAPSHOT [--json]\n"
+                            "Show a snapshot: its images, sizes and what each added to the repository.\n"
+                            "SNAPSHOT is 'latest' or an ID prefix from 'lifeboat list'.\n";
+
+int cmd_info(int argc, char **argv)
+{
+        static const struct option opts[] = { CLI_COMMON_OPTIONS, {} };
+        struct cli_common c;
+        int opt;
+        cli_common_init(&c);
+        while ((opt = getopt_long(argc, argv, "r:P:Jqh", opts, NULL)) != -1) {
+                int k = cli_common_opt(&c, opt, usage);
+                if (k < 0)
+                        return 0;
+                if (!k)
+                        return cli_usage_error(usage, "unknown option");
+        }
+        if (optind != argc - 1)
+                return cli_usage_error(usage, "give one SNAPSHOT ('latest' or an ID)");
+        struct lb_repo *repo;
+        int r = cli_open_repo(&c, &repo);
+        if (r)
+                return r;
+        cli_events_setup(&c);
+        struct lb_snapshot *s;
+        r = lb_snapshot_find(repo, argv[optind], &s);
+        if (r < 0) {
+                lb_repo_close(repo);
+                return cli_fail(r, "cannot find snapshot %s", argv[optind]);
+        }
+        struct lb_snapshot_info si;
+        struct lb_image_info ii;
+        char t[32], a[32], b[32], d[32], e[32], f[32], g[32];
+        lb_snapshot_get_info(s, &si);
+        if (c.json) {
+                json_object *o = json_object_new_object(), *imgs = json_object_new_array(), *tags = json_object_new_array();
+                json_object_object_add(o, "id", json_object_new_string(si.id));
+                json_object_object_add(o, "time", json_object_new_int64(si.time));
+                json_object_object_add(o, "hostname", json_object_new_string(si.hostname));
+                json_object_object_add(o, "lifeboat_version", json_object_new_string(si.version));
+                json_object_object_add(o, "duration_ms", json_object_new_int64((int64_t)si.duration_ms));
+                for (size_t k = 0; k < si.ntags; k++)
+                        json_object_array_add(tags, json_object_new_string(si.tags[k]));
+                json_object_object_add(o, "tags", tags);
+                for (size_t k = 0; k < si.nimages; k++) {
+                        if (lb_snapshot_get_image(s, k, &ii) < 0)
+                                continue;
+                        json_object *j = json_object_new_object();
+                        json_object_object_add(j, "name", json_object_new_string(ii.name));
+                        json_object_object_add(j, "source", json_object_new_string(ii.source));
+                        json_object_object_add(j, "size", json_object_new_int64((int64_t)ii.size));
+                        json_object_object_add(j, "chunk_size", json_object_new_int64(ii.chunk_size));
+                        json_object_object_add(j, "bytes_read", json_object_new_int64((int64_t)ii.stats.bytes_read));
+                        json_object_object_add(j, "zero_bytes", json_object_new_int64((int64_t)ii.stats.zero_bytes));
+                        json_object_object_add(j, "new_chunks", json_object_new_int64((int64_t)ii.stats.new_chunks));
+                        json_object_object_add(j, "dedup_chunks", json_object_new_int64((int64_t)ii.stats.dedup_chunks));
+                        json_object_object_add(j, "new_bytes", json_object_new_int64((int64_t)ii.stats.new_bytes));
+                        json_object_object_add(j, "stored_bytes", json_object_new_int64((int64_t)ii.stats.stored_bytes));
+                        json_object_array_add(imgs, j);
+                }
+                json_object_object_add(o, "images", imgs);
+                cli_print_json(o);
+        } else {
+                printf("Snapshot  %s\nTime      %s\nHost      %s\nLifeboat  %s\nDuration  %.1f s\n", si.id,
+                       cli_time(si.time, t), si.hostname, si.version, (double)si.duration_ms / 1000);
+                if (si.ntags) {
+                        printf("Tags     ");
+                        for (size_t k = 0; k < si.ntags; k++)
+                                printf(" %s", si.tags[k]);
+                        printf("\n");
+                }
+                for (size_t k = 0; k < si.nimages; k++) {
+                        if (lb_snapshot_get_image(s, k, &ii) < 0)
+                                continue;
+                        printf("\nImage %zu: %s\n  source      %s\n  size        %s (%llu bytes)\n  chunk size  %s\n"
+                               "  read        %s (zeros: %s)\n  added       %s in %llu new chunks (%s before compression); "
+                               "%llu chunks already stored\n",
+                               k + 1, ii.name, ii.source, cli_bytes(ii.size, a), (unsigned long long)ii.size,
+                               cli_bytes(ii.chunk_size, b), cli_bytes(ii.stats.bytes_read, d),
+                               cli_bytes(ii.stats.zero_bytes, e), cli_bytes(ii.stats.stored_bytes, f),
+                               (unsigned long long)ii.stats.new_chunks, cli_bytes(ii.stats.new_bytes, g),
+                               (unsigned long long)ii.stats.dedup_chunks);
+                }
+        }
+        lb_snapshot_free(s);
+        lb_repo_close(repo);
+        return 0;
+}

@@ -1,0 +1,664 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Backup: source -> reader -> hash/compress/encrypt workers -> pack writers
+ * -> index file -> snapshot manifest (the commit, written last).
+ *
+ * The main thread reads chunks (skipping holes of sparse files) into a small
+ * pool of buffers and queues them. Each worker owns a codec and a pack
+ * writer, so the only shared state is the set of IDs stored this session and
+ * the list of finished packs. The map of an image (chunk ID per chunk) is
+ * built in segments of LB_MAP_SEGMENT_CHUNKS; a segment is stored as a map
+ * blob as soon as its last chunk is done, so memory stays bounded whatever
+ * the image size. */
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+
+#include "blob.h"
+#include "chunkindex.h"
+#include "events.h"
+#include "idset.h"
+#include "pack.h"
+#include "repo.h"
+#include "snapshot.h"
+#include "source.h"
+#include "util.h"
+
+#define DEFAULT_LEVEL 3
+#define INDEX_FLUSH_PACKS 32 /* write an index file every so many packs */
+
+struct segment {
+        uint8_t (*ids)[LB_ID_SIZE];
+        size_t n;
+        atomic_size_t done;
+};
+
+struct image_job {
+        struct lb_source src;
+        struct lb_image *im; /* in the snapshot being built */
+        struct segment *segs;
+        size_t nsegs;
+        atomic_uint_fast64_t zero_bytes, new_chunks, dedup_chunks, new_bytes, stored_bytes;
+};
+
+struct item {
+        struct image_job *job;
+        uint64_t chunk;  /* first chunk */
+        uint64_t count;  /* > 1 only for hole runs (buf == NULL) */
+        uint8_t *buf;    /* NULL: the range is a hole (zeros) */
+        size_t len;
+};
+
+struct session {
+        struct lb_repo *repo;
+        const struct lb_chunk_index *index;
+        int level;
+        uint32_t chunk_size;
+
+        pthread_mutex_t lock;
+        pthread_cond_t cond_items, cond_free;
+        struct item *queue;
+        size_t qcap, qhead, qlen;
+        bool closed;
+        uint8_t **free_bufs;
+        size_t nfree;
+
+        struct lb_idset stored; /* IDs stored (or being stored) this session */
+        /* finished packs not yet in an index file */
+        uint8_t (*packs)[LB_ID_SIZE];
+        size_t npacks, packs_cap;
+        struct lb_index_entry *entries;
+        size_t nentries, entries_cap;
+
+        atomic_int failed;
+        int error;
+        char errmsg[512];
+};
+
+struct worker {
+        pthread_t thread;
+        struct session *s;
+        struct lb_codec *codec;
+        struct lb_pack_writer *pw;
+        uint8_t *out;
+        size_t out_size;
+        uint8_t *mapbuf;
+};
+
+static void fail(struct session *s, int r, const char *fallback)
+{
+        pthread_mutex_lock(&s->lock);
+        if (!s->error) {
+                s->error = r < 0 ? r : -EIO;
+                snprintf(s->errmsg, sizeof(s->errmsg), "%s", lb_error_get() ? lb_error_get() : fallback);
+        }
+        atomic_store(&s->failed, 1);
+        pthread_cond_broadcast(&s->cond_items);
+        pthread_cond_broadcast(&s->cond_free);
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* Called with s->lock held. */
+static int flush_index_locked(struct session *s)
+{
+        if (s->nentries == 0)
+                return 0;
+        int r = lb_index_file_write(s->repo, (const uint8_t(*)[LB_ID_SIZE])s->packs, s->npacks, s->entries, s->nentries);
+        if (r < 0)
+                return r;
+        s->npacks = s->nentries = 0;
+        return 0;
+}
+
+static int finish_pack(struct worker *w)
+{
+        struct session *s = w->s;
+        uint8_t pack_id[LB_ID_SIZE];
+        if (w->pw->n == 0)
+                return 0;
+        int r = lb_pack_writer_finish(w->pw, pack_id);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&s->lock);
+        if (s->npacks == s->packs_cap) {
+                size_t cap = s->packs_cap ? 2 * s->packs_cap : 64;
+                void *p = realloc(s->packs, cap * LB_ID_SIZE);
+                if (!p) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                s->packs = p;
+                s->packs_cap = cap;
+        }
+        if (s->nentries + w->pw->n > s->entries_cap) {
+                size_t cap = MAX(2 * s->entries_cap, s->nentries + w->pw->n);
+                void *p = realloc(s->entries, cap * sizeof(*s->entries));
+                if (!p) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                s->entries = p;
+                s->entries_cap = cap;
+        }
+        memcpy(s->packs[s->npacks], pack_id, LB_ID_SIZE);
+        for (size_t i = 0; i < w->pw->n; i++) {
+                struct lb_index_entry *e = &s->entries[s->nentries++];
+                memcpy(e->id, w->pw->v[i].id, LB_ID_SIZE);
+                e->loc.pack = (uint32_t)s->npacks;
+                e->loc.offset = w->pw->v[i].offset;
+                e->loc.length = w->pw->v[i].length;
+        }
+        s->npacks++;
+        lb_pack_writer_reset(w->pw);
+        if (s->npacks >= INDEX_FLUSH_PACKS)
+                r = flush_index_locked(s);
+out:
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+/* Store one blob unless the repository (or this session) has it already.
+ * Returns the bytes added to the pack (0 when deduplicated). */
+static int store_blob(struct worker *w, enum lb_blob_type type, const uint8_t id[LB_ID_SIZE], const void *data,
+                      size_t len, uint64_t *ret_stored)
+{
+        struct session *s = w->s;
+        *ret_stored = 0;
+        if (lb_chunk_index_lookup(s->index, id, NULL))
+                return 0;
+        pthread_mutex_lock(&s->lock);
+        int r = lb_idset_add(&s->stored, id, 0, NULL);
+        pthread_mutex_unlock(&s->lock);
+        if (r <= 0)
+                return r; /* 0: someone in this session stores it */
+        size_t need = lb_blob_bound(len), n = 0;
+        if (need > w->out_size) {
+                uint8_t *p = realloc(w->out, need);
+                if (!p)
+                        return -ENOMEM;
+                w->out = p;
+                w->out_size = need;
+        }
+        r = lb_blob_encode(w->codec, lb_repo_key(s->repo), type, id, data, len, w->out, &n);
+        if (r < 0)
+                return r;
+        r = lb_pack_writer_add(w->pw, id, (uint8_t)type, w->out, n);
+        if (r < 0)
+                return r;
+        if (w->pw->size >= s->repo->pack_size && (r = finish_pack(w)) < 0)
+                return r;
+        *ret_stored = n;
+        return 1;
+}
+
+static int complete_segment(struct worker *w, struct image_job *job, size_t seg)
+{
+        struct segment *sg = &job->segs[seg];
+        size_t len = sg->n * LB_ID_SIZE;
+        uint64_t stored;
+        int r = lb_chunk_id(lb_repo_key(w->s->repo), sg->ids, len, job->im->maps[seg]);
+        if (r < 0)
+                return r;
+        r = store_blob(w, LB_BLOB_MAP, job->im->maps[seg], sg->ids, len, &stored);
+        if (r < 0)
+                return r;
+        atomic_fetch_add(&job->stored_bytes, stored);
+        free(sg->ids);
+        sg->ids = NULL;
+        return 0;
+}
+
+static int set_ids(struct worker *w, struct image_job *job, uint64_t chunk, uint64_t count, const uint8_t id[LB_ID_SIZE])
+{
+        while (count > 0) {
+                size_t seg = (size_t)(chunk / LB_MAP_SEGMENT_CHUNKS), at = (size_t)(chunk % LB_MAP_SEGMENT_CHUNKS);
+                struct segment *sg = &job->segs[seg];
+                size_t k = (size_t)MIN(count, (uint64_t)(sg->n - at));
+                for (size_t i = 0; i < k; i++)
+                        memcpy(sg->ids[at + i], id, LB_ID_SIZE);
+                if (atomic_fetch_add(&sg->done, k) + k == sg->n) {
+                        int r = complete_segment(w, job, seg);
+                        if (r < 0)
+                                return r;
+                }
+                chunk += k;
+                count -= k;
+        }
+        return 0;
+}
+
+static int process(struct worker *w, struct item *it)
+{
+        struct image_job *job = it->job;
+        uint8_t id[LB_ID_SIZE];
+        uint64_t stored;
+        int r;
+        if (!it->buf) {
+                atomic_fetch_add(&job->zero_bytes, it->len);
+                return set_ids(w, job, it->chunk, it->count, lb_id_zero);
+        }
+        if (mem_is_zero(it->buf, it->len)) {
+                atomic_fetch_add(&job->zero_bytes, it->len);
+                return set_ids(w, job, it->chunk, 1, lb_id_zero);
+        }
+        r = lb_chunk_id(lb_repo_key(w->s->repo), it->buf, it->len, id);
+        if (r < 0)
+                return r;
+        r = store_blob(w, LB_BLOB_CHUNK, id, it->buf, it->len, &stored);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                atomic_fetch_add(&job->new_chunks, 1);
+                atomic_fetch_add(&job->new_bytes, it->len);
+                atomic_fetch_add(&job->stored_bytes, stored);
+        } else {
+                atomic_fetch_add(&job->dedup_chunks, 1);
+        }
+        return set_ids(w, job, it->chunk, 1, id);
+}
+
+static void *worker_main(void *arg)
+{
+        struct worker *w = arg;
+        struct session *s = w->s;
+        for (;;) {
+                pthread_mutex_lock(&s->lock);
+                while (s->qlen == 0 && !s->closed)
+                        pthread_cond_wait(&s->cond_items, &s->lock);
+                if (s->qlen == 0) {
+                        pthread_mutex_unlock(&s->lock);
+                        break;
+                }
+                struct item it = s->queue[s->qhead];
+                s->qhead = (s->qhead + 1) % s->qcap;
+                s->qlen--;
+                pthread_cond_signal(&s->cond_free); /* queue space */
+                pthread_mutex_unlock(&s->lock);
+
+                if (!atomic_load(&s->failed)) {
+                        int r = process(w, &it);
+                        if (r < 0)
+                                fail(s, r, "backup failed");
+                }
+                if (it.buf) {
+                        pthread_mutex_lock(&s->lock);
+                        s->free_bufs[s->nfree++] = it.buf;
+                        pthread_cond_signal(&s->cond_free);
+                        pthread_mutex_unlock(&s->lock);
+                }
+        }
+        return NULL;
+}
+
+static int enqueue(struct session *s, struct item *it)
+{
+        pthread_mutex_lock(&s->lock);
+        while (s->qlen == s->qcap && !atomic_load(&s->failed))
+                pthread_cond_wait(&s->cond_free, &s->lock);
+        if (atomic_load(&s->failed)) {
+                pthread_mutex_unlock(&s->lock);
+                return -ECANCELED;
+        }
+        s->queue[(s->qhead + s->qlen) % s->qcap] = *it;
+        s->qlen++;
+        pthread_cond_signal(&s->cond_items);
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+}
+
+static uint8_t *get_buffer(struct session *s)
+{
+        uint8_t *b = NULL;
+        pthread_mutex_lock(&s->lock);
+        while (s->nfree == 0 && !atomic_load(&s->failed))
+                pthread_cond_wait(&s->cond_free, &s->lock);
+        if (!atomic_load(&s->failed))
+                b = s->free_bufs[--s->nfree];
+        pthread_mutex_unlock(&s->lock);
+        return b;
+}
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct hole_run {
+        uint64_t first, count, bytes;
+};
+
+static int flush_holes(struct session *s, struct image_job *job, struct hole_run *h)
+{
+        if (!h->count)
+                return 0;
+        struct item it = { .job = job, .chunk = h->first, .count = h->count, .len = h->bytes };
+        h->count = h->bytes = 0;
+        return enqueue(s, &it);
+}
+
+/* Read one image and queue its chunks. Chunks that lie wholly in a hole of a
+ * sparse file are not read: runs of them go to the workers as one item per
+ * map segment. */
+static int read_image(struct session *s, struct image_job *job, uint64_t base, uint64_t total)
+{
+        const uint32_t cs = s->chunk_size;
+        uint64_t size = job->src.size, nch = DIV_ROUND_UP(size, cs);
+        uint64_t data_start = 0, data_end = 0, last_report = 0;
+        bool sparse = !job->src.is_blockdev;
+        struct hole_run holes = { 0 };
+        int r;
+
+        for (uint64_t c = 0; c < nch; c++) {
+                uint64_t off = c * cs;
+                size_t len = (size_t)MIN((uint64_t)cs, size - off);
+
+                if (sparse && off >= data_end) {
+                        off_t d = lseek(job->src.fd, (off_t)off, SEEK_DATA);
+                        if (d >= 0) {
+                                off_t h = lseek(job->src.fd, d, SEEK_HOLE);
+                                data_start = (uint64_t)d;
+                                data_end = h < 0 ? size : (uint64_t)h;
+                        } else if (errno == ENXIO) { /* only a hole after off */
+                                data_start = data_end = size;
+                        } else { /* no hole support here: read everything */
+                                sparse = false;
+                        }
+                }
+                if (sparse && off + len <= data_start) {
+                        if (holes.count && c / LB_MAP_SEGMENT_CHUNKS != holes.first / LB_MAP_SEGMENT_CHUNKS &&
+                            (r = flush_holes(s, job, &holes)) < 0)
+                                return r;
+                        if (!holes.count)
+                                holes.first = c;
+                        holes.count++;
+                        holes.bytes += len;
+                        continue;
+                }
+                if ((r = flush_holes(s, job, &holes)) < 0)
+                        return r;
+
+                struct item it = { .job = job, .chunk = c, .count = 1, .len = len };
+                it.buf = get_buffer(s);
+                if (!it.buf)
+                        return -ECANCELED;
+                r = read_full_at(job->src.fd, it.buf, len, off);
+                if (r < 0) {
+                        pthread_mutex_lock(&s->lock);
+                        s->free_bufs[s->nfree++] = it.buf;
+                        pthread_mutex_unlock(&s->lock);
+                        if (r == -EIO)
+                                return lb_error_set(r, "cannot read source %s at offset %llu: it ended early or has a read error",
+                                                    job->src.path, (unsigned long long)off);
+                        return lb_error_set(r, "cannot read source %s at offset %llu: %s", job->src.path,
+                                            (unsigned long long)off, strerror(-r));
+                }
+                job->im->stats.bytes_read += len;
+                if ((r = enqueue(s, &it)) < 0)
+                        return r;
+                uint64_t t = now_ms();
+                if (t - last_report >= 200) {
+                        lb_progress("backup", base + off + len, total);
+                        last_report = t;
+                }
+        }
+        return flush_holes(s, job, &holes);
+}
+
+static char *image_name(const char *path, const struct lb_snapshot *snap, size_t upto)
+{
+        const char *b = strrchr(path, '/');
+        b = b ? b + 1 : path;
+        if (!*b)
+                b = "image";
+        for (unsigned n = 1;; n++) {
+                char *name;
+                if (n == 1)
+                        name = strdup(b);
+                else if (asprintf(&name, "%s-%u", b, n) < 0)
+                        name = NULL;
+                if (!name)
+                        return NULL;
+                bool taken = false;
+                for (size_t i = 0; i < upto; i++)
+                        if (strcmp(snap->images[i].name, name) == 0)
+                                taken = true;
+                if (!taken)
+                        return name;
+                free(name);
+        }
+}
+
+int lb_backup(struct lb_repo *r, const char *const *sources, size_t nsources, const struct lb_backup_opts *opts,
+              struct lb_backup_result *ret)
+{
+        struct session s = { .repo = r };
+        struct lb_snapshot snap = { 0 };
+        struct image_job *jobs = NULL;
+        struct worker *workers = NULL;
+        unsigned nthreads = opts->threads ? opts->threads : (unsigned)get_nprocs();
+        size_t nbufs, started = 0;
+        uint64_t total = 0, t0 = now_ms();
+        int k;
+
+        lb_error_clear();
+        memset(ret, 0, sizeof(*ret));
+        if (nsources == 0)
+                return lb_error_set(-EINVAL, "nothing to back up: name a block device or an image file");
+        s.chunk_size = opts->chunk_size ? opts->chunk_size : r->chunk_size;
+        if (s.chunk_size < (64u << 10) || s.chunk_size > (8u << 20) || (s.chunk_size & (s.chunk_size - 1)))
+                return lb_error_set(-EINVAL, "chunk size %u is not a power of two between 64 KiB and 8 MiB", s.chunk_size);
+        s.level = opts->compression_level < 0 ? DEFAULT_LEVEL : opts->compression_level;
+        if (s.level > 19)
+                return lb_error_set(-EINVAL, "zstd level %d is out of range (1-19, or none)", s.level);
+        nthreads = MAX(1u, MIN(nthreads, 64u));
+
+        jobs = calloc(nsources, sizeof(*jobs));
+        snap.images = calloc(nsources, sizeof(*snap.images));
+        if (!jobs || !snap.images) {
+                k = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < nsources; i++)
+                jobs[i].src.fd = -1;
+        /* Open every source first: a bad one fails the backup before any work. */
+        for (size_t i = 0; i < nsources; i++) {
+                struct image_job *j = &jobs[i];
+                k = lb_source_open(sources[i], &j->src);
+                if (k < 0)
+                        goto out;
+                struct lb_image *im = &snap.images[i];
+                snap.nimages = i + 1;
+                j->im = im;
+                im->name = image_name(sources[i], &snap, i);
+                im->source = strdup(sources[i]);
+                im->size = j->src.size;
+                im->chunk_size = s.chunk_size;
+                im->nmaps = lb_image_segments(im);
+                im->maps = calloc(im->nmaps, LB_ID_SIZE);
+                j->nsegs = im->nmaps;
+                j->segs = calloc(j->nsegs, sizeof(*j->segs));
+                if (!im->name || !im->source || !im->maps || !j->segs) {
+                        k = -ENOMEM;
+                        goto out;
+                }
+                uint64_t nch = lb_image_chunks(im);
+                for (size_t g = 0; g < j->nsegs; g++)
+                        j->segs[g].n = (size_t)MIN((uint64_t)LB_MAP_SEGMENT_CHUNKS, nch - (uint64_t)g * LB_MAP_SEGMENT_CHUNKS);
+                total += j->src.size;
+        }
+
+        struct lb_chunk_index *index;
+        k = lb_repo_index(r, &index);
+        if (k < 0)
+                goto out;
+        s.index = index;
+        pthread_mutex_init(&s.lock, NULL);
+        pthread_cond_init(&s.cond_items, NULL);
+        pthread_cond_init(&s.cond_free, NULL);
+        nbufs = 2 * (size_t)nthreads + 2;
+        s.qcap = nbufs + 64;
+        s.queue = calloc(s.qcap, sizeof(*s.queue));
+        s.free_bufs = calloc(nbufs, sizeof(*s.free_bufs));
+        workers = calloc(nthreads, sizeof(*workers));
+        if (!s.queue || !s.free_bufs || !workers || lb_idset_init(&s.stored, 4096) < 0) {
+                k = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < nbufs; i++) {
+                if (!(s.free_bufs[i] = malloc(s.chunk_size))) {
+                        k = -ENOMEM;
+                        goto out;
+                }
+                s.nfree++;
+        }
+        for (unsigned i = 0; i < nthreads; i++) {
+                struct worker *w = &workers[i];
+                w->s = &s;
+                w->codec = lb_codec_new(s.level);
+                if (!w->codec || lb_pack_writer_new(r, &w->pw) < 0) {
+                        k = -ENOMEM;
+                        goto out;
+                }
+        }
+        for (unsigned i = 0; i < nthreads; i++) {
+                if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
+                        k = -EAGAIN;
+                        goto out;
+                }
+                started++;
+        }
+
+        uint64_t base = 0;
+        k = 0;
+        for (size_t i = 0; i < nsources && k == 0; i++) {
+                for (size_t g = 0; g < jobs[i].nsegs; g++)
+                        if (!(jobs[i].segs[g].ids = malloc(jobs[i].segs[g].n * LB_ID_SIZE))) {
+                                k = -ENOMEM;
+                                break;
+                        }
+                if (k == 0)
+                        k = read_image(&s, &jobs[i], base, total);
+                base += jobs[i].src.size;
+        }
+        if (k < 0 && k != -ECANCELED)
+                fail(&s, k, "backup failed");
+
+out:
+        if (started) {
+                pthread_mutex_lock(&s.lock);
+                s.closed = true;
+                pthread_cond_broadcast(&s.cond_items);
+                pthread_mutex_unlock(&s.lock);
+                for (size_t i = 0; i < started; i++)
+                        pthread_join(workers[i].thread, NULL);
+                /* Finish the last packs, even after a failure: what is complete
+                 * stays usable for the next backup. */
+                for (size_t i = 0; i < started; i++) {
+                        int r2 = finish_pack(&workers[i]);
+                        if (r2 < 0)
+                                fail(&s, r2, "cannot finish pack file");
+                }
+                pthread_mutex_lock(&s.lock);
+                int r2 = flush_index_locked(&s);
+                pthread_mutex_unlock(&s.lock);
+                if (r2 < 0)
+                        fail(&s, r2, "cannot write index file");
+                if (s.error) {
+                        k = s.error;
+                        lb_error_set(k, "%s", s.errmsg);
+                }
+        }
+        if (k == 0) {
+                /* Every segment must have been stored. */
+                for (size_t i = 0; i < nsources; i++)
+                        for (size_t g = 0; g < jobs[i].nsegs; g++)
+                                if (atomic_load(&jobs[i].segs[g].done) != jobs[i].segs[g].n)
+                                        k = lb_error_set(-EIO, "internal error: image map incomplete");
+        }
+        if (k == 0) {
+                char host[HOST_NAME_MAX + 1] = "";
+                gethostname(host, sizeof(host) - 1);
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                snap.time = (int64_t)ts.tv_sec;
+                snap.time_ns = ts.tv_nsec;
+                snap.hostname = strdup(host);
+                snap.version = strdup(LIFEBOAT_VERSION);
+                snap.tags = calloc(opts->ntags ? opts->ntags : 1, sizeof(char *));
+                if (!snap.hostname || !snap.version || !snap.tags)
+                        k = -ENOMEM;
+                for (size_t i = 0; k == 0 && i < opts->ntags; i++)
+                        if (!(snap.tags[snap.ntags++] = strdup(opts->tags[i])))
+                                k = -ENOMEM;
+                for (size_t i = 0; k == 0 && i < nsources; i++) {
+                        struct image_job *j = &jobs[i];
+                        struct lb_image_stats *st = &j->im->stats;
+                        st->zero_bytes = j->zero_bytes;
+                        st->new_chunks = j->new_chunks;
+                        st->dedup_chunks = j->dedup_chunks;
+                        st->new_bytes = j->new_bytes;
+                        st->stored_bytes = j->stored_bytes;
+                        ret->bytes_total += j->src.size;
+                        ret->bytes_read += st->bytes_read;
+                        ret->stored_bytes += st->stored_bytes;
+                        ret->new_chunks += st->new_chunks;
+                        ret->dedup_chunks += st->dedup_chunks;
+                        ret->zero_bytes += st->zero_bytes;
+                }
+                snap.duration_ms = now_ms() - t0;
+                if (k == 0)
+                        k = lb_snapshot_write(r, &snap);
+                if (k == 0) {
+                        memcpy(ret->id, snap.id, sizeof(ret->id));
+                        ret->duration_ms = snap.duration_ms;
+                        lb_progress("backup", total, total);
+                }
+        }
+
+        if (workers)
+                for (unsigned i = 0; i < nthreads; i++) {
+                        lb_codec_free(workers[i].codec);
+                        lb_pack_writer_free(workers[i].pw);
+                        free(workers[i].out);
+                }
+        free(workers);
+        if (s.free_bufs) {
+                for (size_t i = 0; i < s.nfree; i++)
+                        free(s.free_bufs[i]);
+                free(s.free_bufs);
+        }
+        free(s.queue);
+        free(s.packs);
+        free(s.entries);
+        lb_idset_done(&s.stored);
+        if (started) {
+                pthread_mutex_destroy(&s.lock);
+                pthread_cond_destroy(&s.cond_items);
+                pthread_cond_destroy(&s.cond_free);
+        }
+        if (jobs)
+                for (size_t i = 0; i < nsources; i++) {
+                        lb_source_close(&jobs[i].src);
+                        for (size_t g = 0; jobs[i].segs && g < jobs[i].nsegs; g++)
+                                free(jobs[i].segs[g].ids);
+                        free(jobs[i].segs);
+                }
+        free(jobs);
+        for (size_t i = 0; i < snap.nimages; i++) {
+                free(snap.images[i].name);
+                free(snap.images[i].source);
+                free(snap.images[i].maps);
+        }
+        free(snap.images);
+        lb_strv_free(snap.tags, snap.ntags);
+        free(snap.hostname);
+        free(snap.version);
+        /* The session's chunks are in the index now; reload it on next use. */
+        lb_chunk_index_free(r->index);
+        r->index = NULL;
+        return k;
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Lifeboat's library interface: everything the CLI (and later the FUSE
+ * mount and the recovery menu) call. Functions return 0 or a negative errno;
+ * lb_error_get() then often holds a message a user can act on. The library
+ * never prints. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct lb_repo;
+struct lb_snapshot;
+
+const char *lb_error_get(void);
+void lb_error_clear(void);
+
+/* Events the library reports while it works (warnings, progress). */
+enum lb_event { LB_EVENT_WARNING, LB_EVENT_PROGRESS };
+struct lb_progress {
+        const char *what; /* "backup", "restore", "verify" */
+        uint64_t done, total; /* bytes */
+};
+typedef void (*lb_event_fn)(enum lb_event ev, const char *msg, const struct lb_progress *p, void *userdata);
+void lb_set_event_handler(lb_event_fn fn, void *userdata);
+
+/* ---- repository ---- */
+struct lb_init_opts {
+        bool encrypt;
+        const char *passphrase; /* required when encrypt */
+        uint32_t chunk_size;    /* 0: default 1 MiB */
+        uint64_t kdf_n;         /* 0: default (scrypt N = 2^15) */
+};
+int lb_repo_init(const char *path, const struct lb_init_opts *opts);
+/* passphrase may be NULL for an unencrypted repository; -ENOKEY when one is
+ * needed, -EKEYREJECTED when it is wrong. */
+int lb_repo_open(const char *path, const char *passphrase, struct lb_repo **ret);
+bool lb_repo_is_encrypted_at(const char *path); /* peek at config, no key needed */
+void lb_repo_close(struct lb_repo *r);
+const char *lb_repo_path(const struct lb_repo *r);
+bool lb_repo_encrypted(const struct lb_repo *r);
+
+/* ---- snapshots ---- */
+struct lb_image_stats {
+        uint64_t bytes_read;       /* read from the source */
+        uint64_t zero_bytes;       /* all-zero chunks, stored as nothing */
+        uint64_t new_chunks, dedup_chunks;
+        uint64_t new_bytes;        /* plaintext bytes of new chunks */
+        uint64_t stored_bytes;     /* bytes this image added to packs */
+};
+struct lb_image_info {
+        const char *name, *source;
+        uint64_t size;
+        uint32_t chunk_size;
+        struct lb_image_stats stats;
+};
+struct lb_snapshot_info {
+        const char *id; /* 64 hex digits */
+        int64_t time;   /* unix seconds */
+        const char *hostname, *version;
+        const char *const *tags;
+        size_t ntags;
+        size_t nimages;
+        uint64_t duration_ms;
+};
+int lb_snapshot_list(struct lb_repo *r, struct lb_snapshot ***ret, size_t *ret_n); /* sorted by time */
+void lb_snapshot_list_free(struct lb_snapshot **v, size_t n);
+/* spec: "latest", a full ID or a unique prefix (>= 4 digits). */
+int lb_snapshot_find(struct lb_repo *r, const char *spec, struct lb_snapshot **ret);
+void lb_snapshot_free(struct lb_snapshot *s);
+void lb_snapshot_get_info(const struct lb_snapshot *s, struct lb_snapshot_info *ret);
+int lb_snapshot_get_image(const struct lb_snapshot *s, size_t i, struct lb_image_info *ret);
+
+/* ---- backup ---- */
+struct lb_backup_opts {
+        const char *const *tags;
+        size_t ntags;
+        int compression_level; /* zstd level; 0 = store raw; <0 default */
+        uint32_t chunk_size;   /* 0: repository default */
+        unsigned threads;      /* 0: one per core */
+};
+struct lb_backup_result {
+        char id[65];
+        uint64_t bytes_total, bytes_read, stored_bytes, new_chunks, dedup_chunks, zero_bytes;
+        uint64_t duration_ms;
+};
+int lb_backup(struct lb_repo *r, const char *const *sources, size_t nsources, const struct lb_backup_opts *opts,
+              struct lb_backup_result *ret);
+
+/* ---- restore ---- */
+struct lb_restore_opts {
+        size_t image;  /* which image of the snapshot */
+        bool force;    /* overwrite an existing non-empty file target */
+        unsigned threads;
+};
+struct lb_restore_result {
+        uint64_t bytes_total, bytes_written, damaged_chunks;
+        uint64_t duration_ms;
+};
+int lb_restore(struct lb_repo *r, const struct lb_snapshot *s, const char *target, const struct lb_restore_opts *opts,
+               struct lb_restore_result *ret);
+
+/* ---- verify ---- */
+struct lb_verify_opts {
+        bool read_data;
+        unsigned threads;
+};
+struct lb_damage {
+        char snapshot[65];
+        char image[64];
+        uint64_t offset, length; /* byte range of the image */
+        char reason[128];
+};
+struct lb_verify_result {
+        uint64_t snapshots, packs, packs_checked, blobs, blobs_checked, bytes_checked;
+        struct lb_damage *damage;
+        size_t ndamage;
+        char **problems; /* repository-level problems (damaged index file, ...) */
+        size_t nproblems;
+};
+/* snapshots: NULL/0 = all. Returns 0 when clean, -EBADMSG when damage was found
+ * (details in ret), other errors when it could not run. */
+int lb_verify(struct lb_repo *r, const char *const *snapshots, size_t n, const struct lb_verify_opts *opts,
+              struct lb_verify_result *ret);
+void lb_verify_result_free(struct lb_verify_result *v);

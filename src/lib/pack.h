@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Pack files: write-once containers of blobs, named by the SHA-256 of their
+ * bytes so their integrity can be checked without the key. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chunkindex.h"
+#include "crypto.h"
+
+struct lb_repo;
+
+struct lb_pack_blob {
+        uint8_t id[LB_ID_SIZE];
+        uint64_t offset;
+        uint32_t length;
+        uint8_t type;
+};
+
+struct lb_pack_writer {
+        struct lb_repo *repo;
+        int fd;
+        char *tmp;
+        uint64_t size;
+        struct lb_sha256_ctx *sha;
+        struct lb_pack_blob *v; /* blobs written so far */
+        size_t n, cap;
+};
+
+int lb_pack_writer_new(struct lb_repo *r, struct lb_pack_writer **ret);
+/* Append an encoded blob (header + payload). */
+int lb_pack_writer_add(struct lb_pack_writer *w, const uint8_t id[LB_ID_SIZE], uint8_t type, const void *blob,
+                       size_t len);
+/* Write the directory and footer, fsync, and rename to packs/xx/<sha256>.
+ * The blobs stay in w->v until lb_pack_writer_reset(). */
+int lb_pack_writer_finish(struct lb_pack_writer *w, uint8_t ret_id[LB_ID_SIZE]);
+void lb_pack_writer_reset(struct lb_pack_writer *w);
+void lb_pack_writer_free(struct lb_pack_writer *w); /* removes an unfinished temp file */
+
+/* Readers keep a few pack files open (one cache per thread). */
+struct lb_pack_cache {
+        struct lb_repo *repo;
+        const struct lb_chunk_index *index;
+        struct {
+                uint32_t pack;
+                int fd;
+        } slot[8];
+        unsigned next;
+};
+void lb_pack_cache_init(struct lb_pack_cache *c, struct lb_repo *r, const struct lb_chunk_index *x);
+void lb_pack_cache_done(struct lb_pack_cache *c);
+/* Read loc->length bytes of the blob at loc into buf. -ENOENT: pack missing,
+ * -EBADMSG: pack shorter than the index says. Sets an error message. */
+int lb_pack_read(struct lb_pack_cache *c, const struct lb_loc *loc, void *buf);
+
+/* Checks a pack file: its SHA-256 matches its name and its directory is
+ * consistent. Returns 0, -ENOENT, or -EBADMSG (with a message). */
+int lb_pack_check(struct lb_repo *r, const uint8_t pack_id[LB_ID_SIZE], uint64_t *ret_size);

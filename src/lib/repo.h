@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* A repository on a local path: config, keys, and the crash-safe
+ * "metadata file" (header + one blob, named by its SHA-256) used for index
+ * files and snapshot manifests. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "format.h"
+
+struct lb_chunk_index;
+
+struct lb_repo {
+        char *path;
+        char *tmpdir;
+        uint8_t repo_id[16];
+        uint32_t chunk_size; /* default for new images */
+        uint32_t pack_size;  /* target pack file size */
+        bool encrypted;
+        struct lb_master_key key; /* valid when encrypted and unlocked */
+        struct lb_chunk_index *index; /* loaded on first use */
+};
+
+static inline const struct lb_master_key *lb_repo_key(const struct lb_repo *r)
+{
+        return r->encrypted ? &r->key : NULL;
+}
+
+/* Meta files live in subdir ("index", "snapshots") as <sha256 of file>. */
+int lb_repo_write_meta(struct lb_repo *r, const char *subdir, const char *magic, enum lb_blob_type type,
+                       const void *plain, size_t n, char ret_name[2 * LB_ID_SIZE + 1]);
+int lb_repo_read_meta(struct lb_repo *r, const char *subdir, const char *name, const char *magic,
+                      enum lb_blob_type type, uint8_t **ret, size_t *ret_len);
+/* List the names in subdir that look like meta files (64 hex digits). */
+int lb_repo_list_meta(struct lb_repo *r, const char *subdir, char ***ret, size_t *ret_n);
+void lb_strv_free(char **v, size_t n);
+
+char *lb_repo_pack_path(const struct lb_repo *r, const uint8_t pack_id[LB_ID_SIZE]);

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Opening what is backed up (read-only) and what is restored onto. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct lb_source {
+        char *path;
+        int fd;
+        uint64_t size;
+        bool is_blockdev;
+};
+
+/* Opens a block device or regular file read-only. Clear messages for a
+ * missing, unreadable, empty or wrong-type source. */
+int lb_source_open(const char *path, struct lb_source *ret);
+void lb_source_close(struct lb_source *s);
+
+struct lb_target {
+        char *path;
+        int fd;
+        uint64_t size;       /* device size; for a file, the image size */
+        bool is_blockdev;
+};
+
+/* Opens a restore target for writing, exclusively. A device must not be
+ * mounted or in use and must hold `need` bytes; a file is created sparse
+ * (an existing non-empty file only with force). */
+int lb_target_open(const char *path, uint64_t need, bool force, struct lb_target *ret);
+void lb_target_close(struct lb_target *t);
+/* Is this block device, or a partition of it, mounted, used as swap, or held
+ * by another device (RAID, LVM, LUKS)? Returns a description or NULL. */
+char *lb_blockdev_users(dev_t dev);
