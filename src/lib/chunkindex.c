@@ -144,6 +144,24 @@ fail:
         return k;
 }
 
+int lb_index_parse(const uint8_t *p, size_t len, struct lb_chunk_index **ret)
+{
+        struct loader l = { 0 };
+        int k = -ENOMEM;
+        l.x = calloc(1, sizeof(*l.x));
+        if (!l.x || lb_idset_init(&l.packs, 64) < 0)
+                goto out;
+        k = parse_index(&l, p, len);
+out:
+        lb_idset_done(&l.packs);
+        if (k < 0) {
+                lb_chunk_index_free(l.x);
+                return k;
+        }
+        *ret = l.x;
+        return 0;
+}
+
 int lb_repo_index(struct lb_repo *r, struct lb_chunk_index **ret)
 {
         if (!r->index) {

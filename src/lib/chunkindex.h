@@ -39,6 +39,9 @@ void lb_chunk_index_free(struct lb_chunk_index *x);
 /* 1 and *ret when found, 0 when not. */
 int lb_chunk_index_lookup(const struct lb_chunk_index *x, const uint8_t id[LB_ID_SIZE], struct lb_loc *ret);
 
+/* Parse an index blob's plaintext on its own (unsorted; for tests and fuzzing). */
+int lb_index_parse(const uint8_t *p, size_t len, struct lb_chunk_index **ret);
+
 /* Writes one index file for entries whose loc.pack numbers the given packs. */
 int lb_index_file_write(struct lb_repo *r, const uint8_t (*packs)[LB_ID_SIZE], size_t npacks,
                         const struct lb_index_entry *v, size_t n);

@@ -192,6 +192,20 @@ out:
         return k;
 }
 
+int lb_manifest_parse(const char *txt, struct lb_snapshot **ret)
+{
+        struct lb_snapshot *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        int k = parse_manifest(txt, s);
+        if (k < 0) {
+                lb_snapshot_free(s);
+                return k;
+        }
+        *ret = s;
+        return 0;
+}
+
 int lb_snapshot_load(struct lb_repo *r, const char *name, struct lb_snapshot **ret)
 {
         _cleanup_free_ uint8_t *txt = NULL;

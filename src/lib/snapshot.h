@@ -37,6 +37,8 @@ static inline size_t lb_image_segments(const struct lb_image *im)
         return (size_t)DIV_ROUND_UP(lb_image_chunks(im), LB_MAP_SEGMENT_CHUNKS);
 }
 
+/* Parse manifest JSON (no repository needed; for tests and fuzzing). */
+int lb_manifest_parse(const char *txt, struct lb_snapshot **ret);
 int lb_snapshot_load(struct lb_repo *r, const char *name, struct lb_snapshot **ret);
 /* Writes the manifest (the commit point of a backup) and fills s->id. */
 int lb_snapshot_write(struct lb_repo *r, struct lb_snapshot *s);
