@@ -10,7 +10,9 @@ static const char usage[] =
         "  --tag T                 label the snapshot (repeatable)\n"
         "  --compression zstd:N|none   compression (default zstd:3)\n"
         "  --chunk-size N          chunk size for this backup (default: the repository's)\n"
-        "  --threads N             worker threads (default: one per core)\n";
+        "  --threads N             worker threads (default: one per core)\n"
+        "  --rehash                hash every chunk again instead of trusting the previous\n"
+        "                          snapshot's fingerprints of unchanged chunks\n";
 
 int cmd_backup(int argc, char **argv)
 {
@@ -19,6 +21,7 @@ int cmd_backup(int argc, char **argv)
                                               { "compression", required_argument, NULL, 'C' },
                                               { "chunk-size", required_argument, NULL, 'c' },
                                               { "threads", required_argument, NULL, 'T' },
+                                              { "rehash", no_argument, NULL, 'H' },
                                               {} };
         struct cli_common c;
         struct lb_backup_opts bo = { .compression_level = -1 };
@@ -70,6 +73,7 @@ int cmd_backup(int argc, char **argv)
                         bo.threads = (unsigned)l;
                         break;
                 }
+                case 'H': bo.rehash = true; break;
                 default: return cli_usage_error(usage, "unknown option");
                 }
         }

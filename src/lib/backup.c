@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Backup: source -> reader -> hash/compress/encrypt workers -> pack writers
- * -> index file -> snapshot manifest (the commit, written last).
+/* Backup: source -> dispatcher -> read/fingerprint/hash/compress/encrypt
+ * workers -> pack writers -> index file -> snapshot manifest (the commit,
+ * written last).
  *
- * The main thread reads chunks (skipping holes of sparse files) into a small
- * pool of buffers and queues them. Each worker owns a codec and a pack
- * writer, so the only shared state is the set of IDs stored this session and
- * the list of finished packs. The map of an image (chunk ID per chunk) is
- * built in segments of LB_MAP_SEGMENT_CHUNKS; a segment is stored as a map
- * blob as soon as its last chunk is done, so memory stays bounded whatever
- * the image size. */
+ * The main thread walks the image, skips the holes of sparse files and
+ * queues chunk numbers. Each worker reads its chunks itself (so reading runs
+ * on every core too), owns a codec and a pack writer, and shares only the set
+ * of IDs stored this session and the list of finished packs.
+ *
+ * Incremental forever: the previous snapshot of the same source (the parent)
+ * left a fingerprint per chunk (a keyed GMAC, see crypto.h). A chunk whose
+ * fingerprint matches the parent's at the same position keeps the parent's
+ * chunk ID without being hashed with SHA-256 again; --rehash turns this off.
+ *
+ * The map of an image (a chunk ID per chunk) and its fingerprints are built
+ * in segments of LB_MAP_SEGMENT_CHUNKS, allocated when the dispatcher enters
+ * a segment and stored as blobs as soon as its last chunk is done, so memory
+ * stays bounded whatever the image size. */
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,27 +36,32 @@
 
 #define DEFAULT_LEVEL 3
 #define INDEX_FLUSH_PACKS 32 /* write an index file every so many packs */
+#define QUEUE_ITEMS 64
 
 struct segment {
         uint8_t (*ids)[LB_ID_SIZE];
+        uint8_t (*hints)[LB_HINT_SIZE];
+        uint8_t (*parent_ids)[LB_ID_SIZE]; /* NULL: no parent for this segment */
+        uint8_t (*parent_hints)[LB_HINT_SIZE];
         size_t n;
         atomic_size_t done;
 };
 
 struct image_job {
         struct lb_source src;
-        struct lb_image *im; /* in the snapshot being built */
+        struct lb_image *im;           /* in the snapshot being built */
+        const struct lb_image *parent; /* same source in an earlier snapshot */
         struct segment *segs;
         size_t nsegs;
-        atomic_uint_fast64_t zero_bytes, new_chunks, dedup_chunks, new_bytes, stored_bytes;
+        atomic_uint_fast64_t bytes_read, zero_bytes, new_chunks, dedup_chunks, unchanged_chunks, new_bytes,
+                stored_bytes;
 };
 
 struct item {
         struct image_job *job;
-        uint64_t chunk;  /* first chunk */
-        uint64_t count;  /* > 1 only for hole runs (buf == NULL) */
-        uint8_t *buf;    /* NULL: the range is a hole (zeros) */
-        size_t len;
+        uint64_t chunk; /* first chunk */
+        uint64_t count; /* > 1 only for holes */
+        bool hole;      /* the range lies in a hole of a sparse file */
 };
 
 struct session {
@@ -58,12 +71,10 @@ struct session {
         uint32_t chunk_size;
 
         pthread_mutex_t lock;
-        pthread_cond_t cond_items, cond_free;
-        struct item *queue;
-        size_t qcap, qhead, qlen;
+        pthread_cond_t cond_items, cond_space;
+        struct item queue[QUEUE_ITEMS];
+        size_t qhead, qlen;
         bool closed;
-        uint8_t **free_bufs;
-        size_t nfree;
 
         struct lb_idset stored; /* IDs stored (or being stored) this session */
         /* finished packs not yet in an index file */
@@ -81,11 +92,19 @@ struct worker {
         pthread_t thread;
         struct session *s;
         struct lb_codec *codec;
+        struct lb_fingerprinter *fp;
         struct lb_pack_writer *pw;
+        uint8_t *buf; /* one chunk */
         uint8_t *out;
         size_t out_size;
-        uint8_t *mapbuf;
 };
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static void fail(struct session *s, int r, const char *fallback)
 {
@@ -96,7 +115,7 @@ static void fail(struct session *s, int r, const char *fallback)
         }
         atomic_store(&s->failed, 1);
         pthread_cond_broadcast(&s->cond_items);
-        pthread_cond_broadcast(&s->cond_free);
+        pthread_cond_broadcast(&s->cond_space);
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -160,7 +179,7 @@ out:
 }
 
 /* Store one blob unless the repository (or this session) has it already.
- * Returns the bytes added to the pack (0 when deduplicated). */
+ * Returns 1 and the bytes added when stored, 0 when deduplicated. */
 static int store_blob(struct worker *w, enum lb_blob_type type, const uint8_t id[LB_ID_SIZE], const void *data,
                       size_t len, uint64_t *ret_stored)
 {
@@ -193,31 +212,48 @@ static int store_blob(struct worker *w, enum lb_blob_type type, const uint8_t id
         return 1;
 }
 
-static int complete_segment(struct worker *w, struct image_job *job, size_t seg)
+static int store_meta(struct worker *w, struct image_job *job, enum lb_blob_type type, const void *data, size_t len,
+                      uint8_t ret_id[LB_ID_SIZE])
 {
-        struct segment *sg = &job->segs[seg];
-        size_t len = sg->n * LB_ID_SIZE;
         uint64_t stored;
-        int r = lb_chunk_id(lb_repo_key(w->s->repo), sg->ids, len, job->im->maps[seg]);
+        int r = lb_chunk_id(lb_repo_key(w->s->repo), data, len, ret_id);
         if (r < 0)
                 return r;
-        r = store_blob(w, LB_BLOB_MAP, job->im->maps[seg], sg->ids, len, &stored);
+        r = store_blob(w, type, ret_id, data, len, &stored);
         if (r < 0)
                 return r;
         atomic_fetch_add(&job->stored_bytes, stored);
-        free(sg->ids);
-        sg->ids = NULL;
         return 0;
 }
 
-static int set_ids(struct worker *w, struct image_job *job, uint64_t chunk, uint64_t count, const uint8_t id[LB_ID_SIZE])
+static void segment_free(struct segment *sg)
+{
+        free(sg->ids);
+        free(sg->hints);
+        free(sg->parent_ids);
+        free(sg->parent_hints);
+        sg->ids = NULL;
+        sg->hints = NULL;
+        sg->parent_ids = NULL;
+        sg->parent_hints = NULL;
+}
+
+static int complete_segment(struct worker *w, struct image_job *job, size_t seg)
+{
+        struct segment *sg = &job->segs[seg];
+        int r = store_meta(w, job, LB_BLOB_MAP, sg->ids, sg->n * LB_ID_SIZE, job->im->maps[seg]);
+        if (r >= 0)
+                r = store_meta(w, job, LB_BLOB_HINTS, sg->hints, sg->n * LB_HINT_SIZE, job->im->hints[seg]);
+        segment_free(sg);
+        return r;
+}
+
+static int chunk_done(struct worker *w, struct image_job *job, uint64_t chunk, uint64_t count)
 {
         while (count > 0) {
                 size_t seg = (size_t)(chunk / LB_MAP_SEGMENT_CHUNKS), at = (size_t)(chunk % LB_MAP_SEGMENT_CHUNKS);
                 struct segment *sg = &job->segs[seg];
                 size_t k = (size_t)MIN(count, (uint64_t)(sg->n - at));
-                for (size_t i = 0; i < k; i++)
-                        memcpy(sg->ids[at + i], id, LB_ID_SIZE);
                 if (atomic_fetch_add(&sg->done, k) + k == sg->n) {
                         int r = complete_segment(w, job, seg);
                         if (r < 0)
@@ -229,34 +265,73 @@ static int set_ids(struct worker *w, struct image_job *job, uint64_t chunk, uint
         return 0;
 }
 
-static int process(struct worker *w, struct item *it)
+static int process_chunk(struct worker *w, struct image_job *job, uint64_t chunk)
 {
-        struct image_job *job = it->job;
-        uint8_t id[LB_ID_SIZE];
+        struct session *s = w->s;
+        const uint64_t cs = s->chunk_size, off = chunk * cs;
+        const size_t len = (size_t)MIN(cs, job->src.size - off);
+        struct segment *sg = &job->segs[chunk / LB_MAP_SEGMENT_CHUNKS];
+        const size_t at = (size_t)(chunk % LB_MAP_SEGMENT_CHUNKS);
+        uint8_t *id = sg->ids[at], *hint = sg->hints[at];
         uint64_t stored;
-        int r;
-        if (!it->buf) {
-                atomic_fetch_add(&job->zero_bytes, it->len);
-                return set_ids(w, job, it->chunk, it->count, lb_id_zero);
+
+        int r = read_full_at(job->src.fd, w->buf, len, off);
+        if (r < 0) {
+                if (r == -EIO)
+                        return lb_error_set(r, "cannot read source %s at offset %llu: it ended early or has a read error",
+                                            job->src.path, (unsigned long long)off);
+                return lb_error_set(r, "cannot read source %s at offset %llu: %s", job->src.path,
+                                    (unsigned long long)off, strerror(-r));
         }
-        if (mem_is_zero(it->buf, it->len)) {
-                atomic_fetch_add(&job->zero_bytes, it->len);
-                return set_ids(w, job, it->chunk, 1, lb_id_zero);
+        atomic_fetch_add(&job->bytes_read, len);
+        if (mem_is_zero(w->buf, len)) {
+                memcpy(id, lb_id_zero, LB_ID_SIZE);
+                memset(hint, 0, LB_HINT_SIZE);
+                atomic_fetch_add(&job->zero_bytes, len);
+                return 0;
         }
-        r = lb_chunk_id(lb_repo_key(w->s->repo), it->buf, it->len, id);
-        if (r < 0)
+        if ((r = lb_fingerprint(w->fp, w->buf, len, hint)) < 0)
                 return r;
-        r = store_blob(w, LB_BLOB_CHUNK, id, it->buf, it->len, &stored);
+        if (sg->parent_hints && memcmp(hint, sg->parent_hints[at], LB_HINT_SIZE) == 0 &&
+            !lb_id_is_reserved(sg->parent_ids[at]) && lb_chunk_index_lookup(s->index, sg->parent_ids[at], NULL)) {
+                memcpy(id, sg->parent_ids[at], LB_ID_SIZE);
+                atomic_fetch_add(&job->unchanged_chunks, 1);
+                atomic_fetch_add(&job->dedup_chunks, 1);
+                return 0;
+        }
+        if ((r = lb_chunk_id(lb_repo_key(s->repo), w->buf, len, id)) < 0)
+                return r;
+        r = store_blob(w, LB_BLOB_CHUNK, id, w->buf, len, &stored);
         if (r < 0)
                 return r;
         if (r > 0) {
                 atomic_fetch_add(&job->new_chunks, 1);
-                atomic_fetch_add(&job->new_bytes, it->len);
+                atomic_fetch_add(&job->new_bytes, len);
                 atomic_fetch_add(&job->stored_bytes, stored);
         } else {
                 atomic_fetch_add(&job->dedup_chunks, 1);
         }
-        return set_ids(w, job, it->chunk, 1, id);
+        return 0;
+}
+
+static int process(struct worker *w, const struct item *it)
+{
+        struct image_job *job = it->job;
+        const uint64_t cs = w->s->chunk_size;
+        if (it->hole) {
+                for (uint64_t c = it->chunk; c < it->chunk + it->count; c++) {
+                        struct segment *sg = &job->segs[c / LB_MAP_SEGMENT_CHUNKS];
+                        size_t at = (size_t)(c % LB_MAP_SEGMENT_CHUNKS);
+                        memcpy(sg->ids[at], lb_id_zero, LB_ID_SIZE);
+                        memset(sg->hints[at], 0, LB_HINT_SIZE);
+                        atomic_fetch_add(&job->zero_bytes, MIN(cs, job->src.size - c * cs));
+                }
+        } else {
+                int r = process_chunk(w, job, it->chunk);
+                if (r < 0)
+                        return r;
+        }
+        return chunk_done(w, job, it->chunk, it->count);
 }
 
 static void *worker_main(void *arg)
@@ -272,140 +347,123 @@ static void *worker_main(void *arg)
                         break;
                 }
                 struct item it = s->queue[s->qhead];
-                s->qhead = (s->qhead + 1) % s->qcap;
+                s->qhead = (s->qhead + 1) % QUEUE_ITEMS;
                 s->qlen--;
-                pthread_cond_signal(&s->cond_free); /* queue space */
+                pthread_cond_signal(&s->cond_space);
                 pthread_mutex_unlock(&s->lock);
-
                 if (!atomic_load(&s->failed)) {
                         int r = process(w, &it);
                         if (r < 0)
                                 fail(s, r, "backup failed");
                 }
-                if (it.buf) {
-                        pthread_mutex_lock(&s->lock);
-                        s->free_bufs[s->nfree++] = it.buf;
-                        pthread_cond_signal(&s->cond_free);
-                        pthread_mutex_unlock(&s->lock);
-                }
         }
         return NULL;
 }
 
-static int enqueue(struct session *s, struct item *it)
+static int enqueue(struct session *s, const struct item *it)
 {
         pthread_mutex_lock(&s->lock);
-        while (s->qlen == s->qcap && !atomic_load(&s->failed))
-                pthread_cond_wait(&s->cond_free, &s->lock);
+        while (s->qlen == QUEUE_ITEMS && !atomic_load(&s->failed))
+                pthread_cond_wait(&s->cond_space, &s->lock);
         if (atomic_load(&s->failed)) {
                 pthread_mutex_unlock(&s->lock);
                 return -ECANCELED;
         }
-        s->queue[(s->qhead + s->qlen) % s->qcap] = *it;
+        s->queue[(s->qhead + s->qlen) % QUEUE_ITEMS] = *it;
         s->qlen++;
         pthread_cond_signal(&s->cond_items);
         pthread_mutex_unlock(&s->lock);
         return 0;
 }
 
-static uint8_t *get_buffer(struct session *s)
+/* Allocate segment g and load what the parent snapshot knows about it. */
+static int enter_segment(struct session *s, struct image_job *job, size_t g, struct lb_pack_cache *pc,
+                         struct lb_codec *c)
 {
-        uint8_t *b = NULL;
-        pthread_mutex_lock(&s->lock);
-        while (s->nfree == 0 && !atomic_load(&s->failed))
-                pthread_cond_wait(&s->cond_free, &s->lock);
-        if (!atomic_load(&s->failed))
-                b = s->free_bufs[--s->nfree];
-        pthread_mutex_unlock(&s->lock);
-        return b;
-}
-
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-struct hole_run {
-        uint64_t first, count, bytes;
-};
-
-static int flush_holes(struct session *s, struct image_job *job, struct hole_run *h)
-{
-        if (!h->count)
+        struct segment *sg = &job->segs[g];
+        sg->ids = malloc(sg->n * LB_ID_SIZE);
+        sg->hints = malloc(sg->n * LB_HINT_SIZE);
+        if (!sg->ids || !sg->hints)
+                return -ENOMEM;
+        if (!job->parent)
                 return 0;
-        struct item it = { .job = job, .chunk = h->first, .count = h->count, .len = h->bytes };
-        h->count = h->bytes = 0;
-        return enqueue(s, &it);
+        size_t n1 = 0, n2 = 0;
+        sg->parent_ids = malloc((size_t)LB_MAP_SEGMENT_CHUNKS * LB_ID_SIZE);
+        sg->parent_hints = malloc((size_t)LB_MAP_SEGMENT_CHUNKS * LB_HINT_SIZE);
+        if (!sg->parent_ids || !sg->parent_hints)
+                return -ENOMEM;
+        int r = lb_image_map_load(pc, c, s->repo, job->parent, g, sg->parent_ids, &n1);
+        if (r >= 0)
+                r = lb_image_hints_load(pc, c, s->repo, job->parent, g, sg->parent_hints, &n2);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || n1 != sg->n || n2 != sg->n) {
+                /* Not fatal: this segment is simply read and hashed in full. */
+                lb_warn("cannot use the previous snapshot's map of %s (%s); hashing everything",
+                        job->src.path, lb_error_get() ? lb_error_get() : "size mismatch");
+                lb_error_clear();
+                free(sg->parent_ids);
+                free(sg->parent_hints);
+                sg->parent_ids = NULL;
+                sg->parent_hints = NULL;
+        }
+        return 0;
 }
 
-/* Read one image and queue its chunks. Chunks that lie wholly in a hole of a
- * sparse file are not read: runs of them go to the workers as one item per
- * map segment. */
-static int read_image(struct session *s, struct image_job *job, uint64_t base, uint64_t total)
+/* Walk one image and queue its chunks. Chunks that lie wholly in a hole of
+ * a sparse file are not read: runs of them go to the workers as one item. */
+static int dispatch_image(struct session *s, struct image_job *job, uint64_t base, uint64_t total,
+                          struct lb_pack_cache *pc, struct lb_codec *c)
 {
         const uint32_t cs = s->chunk_size;
-        uint64_t size = job->src.size, nch = DIV_ROUND_UP(size, cs);
+        const uint64_t size = job->src.size, nch = DIV_ROUND_UP(size, cs);
         uint64_t data_start = 0, data_end = 0, last_report = 0;
         bool sparse = !job->src.is_blockdev;
-        struct hole_run holes = { 0 };
+        struct item holes = { .job = job, .hole = true };
         int r;
 
-        for (uint64_t c = 0; c < nch; c++) {
-                uint64_t off = c * cs;
-                size_t len = (size_t)MIN((uint64_t)cs, size - off);
-
+        for (uint64_t ch = 0; ch < nch; ch++) {
+                const uint64_t off = ch * cs, len = MIN((uint64_t)cs, size - off);
+                if (ch % LB_MAP_SEGMENT_CHUNKS == 0) {
+                        if (holes.count && (r = enqueue(s, &holes)) < 0)
+                                return r;
+                        holes.count = 0;
+                        if ((r = enter_segment(s, job, (size_t)(ch / LB_MAP_SEGMENT_CHUNKS), pc, c)) < 0)
+                                return r;
+                }
                 if (sparse && off >= data_end) {
                         off_t d = lseek(job->src.fd, (off_t)off, SEEK_DATA);
                         if (d >= 0) {
                                 off_t h = lseek(job->src.fd, d, SEEK_HOLE);
                                 data_start = (uint64_t)d;
                                 data_end = h < 0 ? size : (uint64_t)h;
-                        } else if (errno == ENXIO) { /* only a hole after off */
+                        } else if (errno == ENXIO) { /* nothing but a hole after off */
                                 data_start = data_end = size;
                         } else { /* no hole support here: read everything */
                                 sparse = false;
                         }
                 }
                 if (sparse && off + len <= data_start) {
-                        if (holes.count && c / LB_MAP_SEGMENT_CHUNKS != holes.first / LB_MAP_SEGMENT_CHUNKS &&
-                            (r = flush_holes(s, job, &holes)) < 0)
-                                return r;
                         if (!holes.count)
-                                holes.first = c;
+                                holes.chunk = ch;
                         holes.count++;
-                        holes.bytes += len;
                         continue;
                 }
-                if ((r = flush_holes(s, job, &holes)) < 0)
+                if (holes.count && (r = enqueue(s, &holes)) < 0)
                         return r;
-
-                struct item it = { .job = job, .chunk = c, .count = 1, .len = len };
-                it.buf = get_buffer(s);
-                if (!it.buf)
-                        return -ECANCELED;
-                r = read_full_at(job->src.fd, it.buf, len, off);
-                if (r < 0) {
-                        pthread_mutex_lock(&s->lock);
-                        s->free_bufs[s->nfree++] = it.buf;
-                        pthread_mutex_unlock(&s->lock);
-                        if (r == -EIO)
-                                return lb_error_set(r, "cannot read source %s at offset %llu: it ended early or has a read error",
-                                                    job->src.path, (unsigned long long)off);
-                        return lb_error_set(r, "cannot read source %s at offset %llu: %s", job->src.path,
-                                            (unsigned long long)off, strerror(-r));
-                }
-                job->im->stats.bytes_read += len;
+                holes.count = 0;
+                struct item it = { .job = job, .chunk = ch, .count = 1 };
                 if ((r = enqueue(s, &it)) < 0)
                         return r;
                 uint64_t t = now_ms();
                 if (t - last_report >= 200) {
-                        lb_progress("backup", base + off + len, total);
+                        lb_progress("backup", base + off, total);
                         last_report = t;
                 }
         }
-        return flush_holes(s, job, &holes);
+        if (holes.count && (r = enqueue(s, &holes)) < 0)
+                return r;
+        return 0;
 }
 
 static char *image_name(const char *path, const struct lb_snapshot *snap, size_t upto)
@@ -432,6 +490,19 @@ static char *image_name(const char *path, const struct lb_snapshot *snap, size_t
         }
 }
 
+/* The newest earlier image of the same source, size and chunk size. */
+static const struct lb_image *find_parent(struct lb_snapshot **v, size_t n, const struct lb_image *im)
+{
+        for (size_t i = n; i-- > 0;)
+                for (size_t k = 0; k < v[i]->nimages; k++) {
+                        const struct lb_image *p = &v[i]->images[k];
+                        if (p->hints && p->size == im->size && p->chunk_size == im->chunk_size &&
+                            strcmp(p->source, im->source) == 0)
+                                return p;
+                }
+        return NULL;
+}
+
 int lb_backup(struct lb_repo *r, const char *const *sources, size_t nsources, const struct lb_backup_opts *opts,
               struct lb_backup_result *ret)
 {
@@ -439,9 +510,13 @@ int lb_backup(struct lb_repo *r, const char *const *sources, size_t nsources, co
         struct lb_snapshot snap = { 0 };
         struct image_job *jobs = NULL;
         struct worker *workers = NULL;
+        struct lb_snapshot **earlier = NULL;
+        size_t nearlier = 0, started = 0;
         unsigned nthreads = opts->threads ? opts->threads : (unsigned)get_nprocs();
-        size_t nbufs, started = 0;
         uint64_t total = 0, t0 = now_ms();
+        struct lb_pack_cache pc;
+        struct lb_codec *codec = NULL;
+        bool pc_init = false;
         int k;
 
         lb_error_clear();
@@ -479,9 +554,10 @@ int lb_backup(struct lb_repo *r, const char *const *sources, size_t nsources, co
                 im->chunk_size = s.chunk_size;
                 im->nmaps = lb_image_segments(im);
                 im->maps = calloc(im->nmaps, LB_ID_SIZE);
+                im->hints = calloc(im->nmaps, LB_ID_SIZE);
                 j->nsegs = im->nmaps;
                 j->segs = calloc(j->nsegs, sizeof(*j->segs));
-                if (!im->name || !im->source || !im->maps || !j->segs) {
+                if (!im->name || !im->source || !im->maps || !im->hints || !j->segs) {
                         k = -ENOMEM;
                         goto out;
                 }
@@ -496,37 +572,38 @@ int lb_backup(struct lb_repo *r, const char *const *sources, size_t nsources, co
         if (k < 0)
                 goto out;
         s.index = index;
+        if (!opts->rehash) {
+                k = lb_snapshot_list(r, &earlier, &nearlier);
+                if (k < 0)
+                        goto out;
+                for (size_t i = 0; i < nsources; i++)
+                        jobs[i].parent = find_parent(earlier, nearlier, jobs[i].im);
+        }
+        lb_pack_cache_init(&pc, r, index);
+        pc_init = true;
+        codec = lb_codec_new(0);
         pthread_mutex_init(&s.lock, NULL);
         pthread_cond_init(&s.cond_items, NULL);
-        pthread_cond_init(&s.cond_free, NULL);
-        nbufs = 2 * (size_t)nthreads + 2;
-        s.qcap = nbufs + 64;
-        s.queue = calloc(s.qcap, sizeof(*s.queue));
-        s.free_bufs = calloc(nbufs, sizeof(*s.free_bufs));
+        pthread_cond_init(&s.cond_space, NULL);
         workers = calloc(nthreads, sizeof(*workers));
-        if (!s.queue || !s.free_bufs || !workers || lb_idset_init(&s.stored, 4096) < 0) {
+        if (!codec || !workers || lb_idset_init(&s.stored, 4096) < 0) {
                 k = -ENOMEM;
                 goto out;
-        }
-        for (size_t i = 0; i < nbufs; i++) {
-                if (!(s.free_bufs[i] = malloc(s.chunk_size))) {
-                        k = -ENOMEM;
-                        goto out;
-                }
-                s.nfree++;
         }
         for (unsigned i = 0; i < nthreads; i++) {
                 struct worker *w = &workers[i];
                 w->s = &s;
                 w->codec = lb_codec_new(s.level);
-                if (!w->codec || lb_pack_writer_new(r, &w->pw) < 0) {
+                w->fp = lb_fingerprinter_new(r->hint_key);
+                w->buf = malloc(s.chunk_size);
+                if (!w->codec || !w->fp || !w->buf || lb_pack_writer_new(r, &w->pw) < 0) {
                         k = -ENOMEM;
                         goto out;
                 }
         }
         for (unsigned i = 0; i < nthreads; i++) {
                 if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
-                        k = -EAGAIN;
+                        k = lb_error_set(-EAGAIN, "cannot start worker threads");
                         goto out;
                 }
                 started++;
@@ -535,13 +612,7 @@ int lb_backup(struct lb_repo *r, const char *const *sources, size_t nsources, co
         uint64_t base = 0;
         k = 0;
         for (size_t i = 0; i < nsources && k == 0; i++) {
-                for (size_t g = 0; g < jobs[i].nsegs; g++)
-                        if (!(jobs[i].segs[g].ids = malloc(jobs[i].segs[g].n * LB_ID_SIZE))) {
-                                k = -ENOMEM;
-                                break;
-                        }
-                if (k == 0)
-                        k = read_image(&s, &jobs[i], base, total);
+                k = dispatch_image(&s, &jobs[i], base, total, &pc, codec);
                 base += jobs[i].src.size;
         }
         if (k < 0 && k != -ECANCELED)
@@ -581,8 +652,8 @@ out:
         }
         if (k == 0) {
                 char host[HOST_NAME_MAX + 1] = "";
-                gethostname(host, sizeof(host) - 1);
                 struct timespec ts;
+                gethostname(host, sizeof(host) - 1);
                 clock_gettime(CLOCK_REALTIME, &ts);
                 snap.time = (int64_t)ts.tv_sec;
                 snap.time_ns = ts.tv_nsec;
@@ -597,9 +668,11 @@ out:
                 for (size_t i = 0; k == 0 && i < nsources; i++) {
                         struct image_job *j = &jobs[i];
                         struct lb_image_stats *st = &j->im->stats;
+                        st->bytes_read = j->bytes_read;
                         st->zero_bytes = j->zero_bytes;
                         st->new_chunks = j->new_chunks;
                         st->dedup_chunks = j->dedup_chunks;
+                        st->unchanged_chunks = j->unchanged_chunks;
                         st->new_bytes = j->new_bytes;
                         st->stored_bytes = j->stored_bytes;
                         ret->bytes_total += j->src.size;
@@ -622,29 +695,28 @@ out:
         if (workers)
                 for (unsigned i = 0; i < nthreads; i++) {
                         lb_codec_free(workers[i].codec);
+                        lb_fingerprinter_free(workers[i].fp);
                         lb_pack_writer_free(workers[i].pw);
+                        free(workers[i].buf);
                         free(workers[i].out);
                 }
         free(workers);
-        if (s.free_bufs) {
-                for (size_t i = 0; i < s.nfree; i++)
-                        free(s.free_bufs[i]);
-                free(s.free_bufs);
-        }
-        free(s.queue);
         free(s.packs);
         free(s.entries);
         lb_idset_done(&s.stored);
-        if (started) {
+        if (pc_init) {
+                lb_pack_cache_done(&pc);
                 pthread_mutex_destroy(&s.lock);
                 pthread_cond_destroy(&s.cond_items);
-                pthread_cond_destroy(&s.cond_free);
+                pthread_cond_destroy(&s.cond_space);
         }
+        lb_codec_free(codec);
+        lb_snapshot_list_free(earlier, nearlier);
         if (jobs)
                 for (size_t i = 0; i < nsources; i++) {
                         lb_source_close(&jobs[i].src);
                         for (size_t g = 0; jobs[i].segs && g < jobs[i].nsegs; g++)
-                                free(jobs[i].segs[g].ids);
+                                segment_free(&jobs[i].segs[g]);
                         free(jobs[i].segs);
                 }
         free(jobs);
@@ -652,6 +724,7 @@ out:
                 free(snap.images[i].name);
                 free(snap.images[i].source);
                 free(snap.images[i].maps);
+                free(snap.images[i].hints);
         }
         free(snap.images);
         lb_strv_free(snap.tags, snap.ntags);

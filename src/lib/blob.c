@@ -136,7 +136,7 @@ int lb_blob_header_parse(const void *buf, size_t n, enum lb_blob_type *ret_type,
         const struct lb_blob_header_disk *h = buf;
         if (n < sizeof(*h) || memcmp(h->magic, LB_BLOB_MAGIC, 4) != 0)
                 return -EBADMSG;
-        if (h->type < LB_BLOB_CHUNK || h->type > LB_BLOB_MANIFEST || h->compression > LB_COMP_ZSTD ||
+        if (h->type < LB_BLOB_CHUNK || h->type > LB_BLOB_TYPE_MAX || h->compression > LB_COMP_ZSTD ||
             h->encryption > LB_ENC_AES256GCM || h->reserved != 0)
                 return -EBADMSG;
         uint32_t plain = le32_get(h->plain_len), stored = le32_get(h->stored_len);

@@ -16,7 +16,10 @@ enum lb_blob_type {
         LB_BLOB_MAP = 2,      /* array of chunk IDs of one image segment */
         LB_BLOB_INDEX = 3,    /* index file payload */
         LB_BLOB_MANIFEST = 4, /* snapshot manifest (JSON) */
+        LB_BLOB_HINTS = 5,    /* change-detection fingerprints of one image segment */
 };
+#define LB_BLOB_TYPE_MAX LB_BLOB_HINTS
+#define LB_HINT_SIZE 16
 enum lb_compression { LB_COMP_NONE = 0, LB_COMP_ZSTD = 1 };
 enum lb_encryption { LB_ENC_NONE = 0, LB_ENC_AES256GCM = 1 };
 

@@ -45,6 +45,7 @@ struct lb_image_stats {
         uint64_t bytes_read;       /* read from the source */
         uint64_t zero_bytes;       /* all-zero chunks, stored as nothing */
         uint64_t new_chunks, dedup_chunks;
+        uint64_t unchanged_chunks; /* found unchanged by fingerprint (subset of dedup) */
         uint64_t new_bytes;        /* plaintext bytes of new chunks */
         uint64_t stored_bytes;     /* bytes this image added to packs */
 };
@@ -78,6 +79,7 @@ struct lb_backup_opts {
         int compression_level; /* zstd level; 0 = store raw; <0 default */
         uint32_t chunk_size;   /* 0: repository default */
         unsigned threads;      /* 0: one per core */
+        bool rehash;           /* do not trust the previous snapshot's fingerprints */
 };
 struct lb_backup_result {
         char id[65];

@@ -11,6 +11,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -162,6 +164,18 @@ int lb_repo_init(const char *path, const struct lb_init_opts *opts)
         json_object_object_add(o, "pack_size", json_object_new_int64(DEFAULT_PACK));
         json_object_object_add(o, "encryption", json_object_new_string(opts->encrypt ? "aes-256-gcm" : "none"));
         json_object_object_add(o, "incompat_features", json_object_new_array());
+        if (!opts->encrypt) {
+                /* Encrypted repositories derive this key from the master key. */
+                uint8_t hk[LB_KEY_SIZE];
+                char hk_hex[2 * LB_KEY_SIZE + 1];
+                r = random_bytes(hk, sizeof(hk));
+                if (r < 0) {
+                        json_object_put(o);
+                        return r;
+                }
+                hex_encode(hk, sizeof(hk), hk_hex);
+                json_object_object_add(o, "hint_key", json_object_new_string(hk_hex));
+        }
         const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
         r = write_file_atomic(tmpdir, cfgpath, s, strlen(s));
         json_object_put(o);
@@ -335,8 +349,13 @@ int lb_repo_open(const char *path, const char *passphrase, struct lb_repo **ret)
                 lb_error_set(r, "%s: config file is damaged", path);
                 goto fail;
         }
-        if (strcmp(enc, "none") == 0)
+        if (strcmp(enc, "none") == 0) {
                 repo->encrypted = false;
+                if (hex_decode(jstr(o, "hint_key"), repo->hint_key, sizeof(repo->hint_key)) < 0) {
+                        lb_error_set(r, "%s: config file is damaged (hint_key)", path);
+                        goto fail;
+                }
+        }
         else if (strcmp(enc, "aes-256-gcm") == 0)
                 repo->encrypted = true;
         else {
@@ -359,6 +378,13 @@ int lb_repo_open(const char *path, const char *passphrase, struct lb_repo **ret)
                 r = unlock(repo, passphrase);
                 if (r < 0)
                         goto fail;
+                static const char label[] = "lifeboat hint key v1";
+                unsigned int hl = 0;
+                if (!HMAC(EVP_sha256(), repo->key.id, LB_KEY_SIZE, (const uint8_t *)label, sizeof(label) - 1,
+                          repo->hint_key, &hl)) {
+                        r = -EIO;
+                        goto fail;
+                }
         }
         json_object_put(o);
         *ret = repo;
@@ -375,6 +401,7 @@ void lb_repo_close(struct lb_repo *r)
                 return;
         lb_chunk_index_free(r->index);
         lb_secure_zero(&r->key, sizeof(r->key));
+        lb_secure_zero(r->hint_key, sizeof(r->hint_key));
         free(r->path);
         free(r->tmpdir);
         free(r);

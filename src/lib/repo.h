@@ -21,6 +21,7 @@ struct lb_repo {
         uint32_t pack_size;  /* target pack file size */
         bool encrypted;
         struct lb_master_key key; /* valid when encrypted and unlocked */
+        uint8_t hint_key[LB_KEY_SIZE]; /* keys the change-detection fingerprints */
         struct lb_chunk_index *index; /* loaded on first use */
 };
 

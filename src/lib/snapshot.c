@@ -13,6 +13,7 @@ static void image_done(struct lb_image *im)
         free(im->name);
         free(im->source);
         free(im->maps);
+        free(im->hints);
 }
 
 void lb_snapshot_free(struct lb_snapshot *s)
@@ -35,6 +36,7 @@ static json_object *stats_to_json(const struct lb_image_stats *st)
         json_object_object_add(o, "zero_bytes", json_object_new_int64((int64_t)st->zero_bytes));
         json_object_object_add(o, "new_chunks", json_object_new_int64((int64_t)st->new_chunks));
         json_object_object_add(o, "dedup_chunks", json_object_new_int64((int64_t)st->dedup_chunks));
+        json_object_object_add(o, "unchanged_chunks", json_object_new_int64((int64_t)st->unchanged_chunks));
         json_object_object_add(o, "new_bytes", json_object_new_int64((int64_t)st->new_bytes));
         json_object_object_add(o, "stored_bytes", json_object_new_int64((int64_t)st->stored_bytes));
         return o;
@@ -68,6 +70,14 @@ json_object *lb_snapshot_to_json(const struct lb_snapshot *s)
                         json_object_array_add(maps, json_object_new_string(hex));
                 }
                 json_object_object_add(j, "maps", maps);
+                if (im->hints) {
+                        json_object *hints = json_object_new_array();
+                        for (size_t m = 0; m < im->nmaps; m++) {
+                                hex_encode(im->hints[m], LB_ID_SIZE, hex);
+                                json_object_array_add(hints, json_object_new_string(hex));
+                        }
+                        json_object_object_add(j, "hints", hints);
+                }
                 json_object_object_add(j, "stats", stats_to_json(&im->stats));
                 json_object_array_add(imgs, j);
         }
@@ -129,11 +139,26 @@ static int parse_image(json_object *j, struct lb_image *im)
                     hex_decode(json_object_get_string(h), im->maps[m], LB_ID_SIZE) < 0)
                         return -EBADMSG;
         }
+        json_object *hints = get(j, "hints", json_type_array);
+        if (hints) {
+                if (json_object_array_length(hints) != im->nmaps)
+                        return -EBADMSG;
+                im->hints = calloc(im->nmaps ? im->nmaps : 1, LB_ID_SIZE);
+                if (!im->hints)
+                        return -ENOMEM;
+                for (size_t m = 0; m < im->nmaps; m++) {
+                        json_object *h = json_object_array_get_idx(hints, m);
+                        if (!json_object_is_type(h, json_type_string) ||
+                            hex_decode(json_object_get_string(h), im->hints[m], LB_ID_SIZE) < 0)
+                                return -EBADMSG;
+                }
+        }
         if (st) {
                 get_u64(st, "bytes_read", &im->stats.bytes_read);
                 get_u64(st, "zero_bytes", &im->stats.zero_bytes);
                 get_u64(st, "new_chunks", &im->stats.new_chunks);
                 get_u64(st, "dedup_chunks", &im->stats.dedup_chunks);
+                get_u64(st, "unchanged_chunks", &im->stats.unchanged_chunks);
                 get_u64(st, "new_bytes", &im->stats.new_bytes);
                 get_u64(st, "stored_bytes", &im->stats.stored_bytes);
         }
@@ -391,6 +416,25 @@ int lb_image_map_load(struct lb_pack_cache *pc, struct lb_codec *c, const struct
         if (len != n * LB_ID_SIZE)
                 return lb_error_set(-EBADMSG, "map %zu of image %s has %zu entries, expected %zu", seg, im->name,
                                     len / LB_ID_SIZE, n);
+        *ret_n = n;
+        return 0;
+}
+
+int lb_image_hints_load(struct lb_pack_cache *pc, struct lb_codec *c, const struct lb_repo *r,
+                        const struct lb_image *im, size_t seg, uint8_t (*hints)[LB_HINT_SIZE], size_t *ret_n)
+{
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t buf_size = 0, len;
+        uint64_t nch = lb_image_chunks(im), first = (uint64_t)seg * LB_MAP_SEGMENT_CHUNKS;
+        size_t n = (size_t)MIN((uint64_t)LB_MAP_SEGMENT_CHUNKS, nch - first);
+        if (!im->hints || seg >= im->nmaps)
+                return -ENOENT;
+        int k = lb_blob_fetch(pc, c, r, im->hints[seg], LB_BLOB_HINTS, &buf, &buf_size, hints,
+                              (size_t)LB_MAP_SEGMENT_CHUNKS * LB_HINT_SIZE, &len);
+        if (k < 0)
+                return k;
+        if (len != n * LB_HINT_SIZE)
+                return lb_error_set(-EBADMSG, "hints %zu of image %s have the wrong size", seg, im->name);
         *ret_n = n;
         return 0;
 }

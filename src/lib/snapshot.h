@@ -16,6 +16,7 @@ struct lb_image {
         uint32_t chunk_size;
         uint8_t (*maps)[LB_ID_SIZE];
         size_t nmaps;
+        uint8_t (*hints)[LB_ID_SIZE]; /* per segment, or NULL */
         struct lb_image_stats stats;
 };
 
@@ -48,6 +49,10 @@ json_object *lb_snapshot_to_json(const struct lb_snapshot *s);
  * *ret_n gets the number of chunks in it. */
 int lb_image_map_load(struct lb_pack_cache *pc, struct lb_codec *c, const struct lb_repo *r,
                       const struct lb_image *im, size_t seg, uint8_t (*ids)[LB_ID_SIZE], size_t *ret_n);
+
+/* Load segment seg's change-detection fingerprints (LB_HINT_SIZE each). */
+int lb_image_hints_load(struct lb_pack_cache *pc, struct lb_codec *c, const struct lb_repo *r,
+                        const struct lb_image *im, size_t seg, uint8_t (*hints)[LB_HINT_SIZE], size_t *ret_n);
 
 /* Read one blob by ID through the index into out (max bytes). */
 int lb_blob_fetch(struct lb_pack_cache *pc, struct lb_codec *c, const struct lb_repo *r, const uint8_t id[LB_ID_SIZE],
