@@ -37,6 +37,7 @@
 #define DEFAULT_LEVEL 3
 #define INDEX_FLUSH_PACKS 32 /* write an index file every so many packs */
 #define QUEUE_ITEMS 64
+#define STALE_TMP_S (24 * 3600) /* a temp file untouched this long has no writer */
 
 struct segment {
         uint8_t (*ids)[LB_ID_SIZE];
@@ -567,6 +568,8 @@ int lb_backup(struct lb_repo *r, const char *const *sources, size_t nsources, co
                 total += j->src.size;
         }
 
+        if (lb_repo_clean_tmp(r, STALE_TMP_S) < 0)
+                lb_error_clear(); /* only housekeeping */
         struct lb_chunk_index *index;
         k = lb_repo_index(r, &index);
         if (k < 0)

@@ -407,6 +407,26 @@ void lb_repo_close(struct lb_repo *r)
         free(r);
 }
 
+int lb_repo_clean_tmp(struct lb_repo *r, int64_t older_than_s)
+{
+        DIR *d = opendir(r->tmpdir);
+        if (!d)
+                return lb_error_set(-errno, "cannot open %s: %m", r->tmpdir);
+        struct dirent *e;
+        int n = 0;
+        time_t now = time(NULL);
+        while ((e = readdir(d))) {
+                struct stat st;
+                if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    !S_ISREG(st.st_mode) || now - st.st_mtime < older_than_s)
+                        continue;
+                if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
 const char *lb_repo_path(const struct lb_repo *r) { return r->path; }
 bool lb_repo_encrypted(const struct lb_repo *r) { return r->encrypted; }
 

@@ -39,4 +39,9 @@ int lb_repo_read_meta(struct lb_repo *r, const char *subdir, const char *name, c
 int lb_repo_list_meta(struct lb_repo *r, const char *subdir, char ***ret, size_t *ret_n);
 void lb_strv_free(char **v, size_t n);
 
+/* Remove files in tmp/ not modified for older_than_s seconds: what a killed
+ * backup left behind. (Age, not process IDs: a repository on a NAS is shared
+ * by several machines.) Returns the number removed. */
+int lb_repo_clean_tmp(struct lb_repo *r, int64_t older_than_s);
+
 char *lb_repo_pack_path(const struct lb_repo *r, const uint8_t pack_id[LB_ID_SIZE]);
