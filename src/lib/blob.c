@@ -144,7 +144,10 @@ int lb_blob_header_parse(const void *buf, size_t n, enum lb_blob_type *ret_type,
                 return -EBADMSG;
         if (h->encryption && stored < LB_BLOB_ENC_OVERHEAD)
                 return -EBADMSG;
-        if (h->compression == LB_COMP_NONE && stored - (h->encryption ? LB_BLOB_ENC_OVERHEAD : 0) != plain)
+        uint32_t body = stored - (h->encryption ? LB_BLOB_ENC_OVERHEAD : 0);
+        if (h->compression == LB_COMP_NONE && body != plain)
+                return -EBADMSG;
+        if (h->compression == LB_COMP_ZSTD && body == 0) /* never written: a frame is never empty */
                 return -EBADMSG;
         if (ret_type)
                 *ret_type = h->type;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "idset.h"
 
+#include <stdint.h>
+
 #include "util.h"
 
 static size_t slot_of(const struct lb_idset *s, const uint8_t id[LB_ID_SIZE])
@@ -15,6 +17,8 @@ static size_t slot_of(const struct lb_idset *s, const uint8_t id[LB_ID_SIZE])
 int lb_idset_init(struct lb_idset *s, size_t expect)
 {
         size_t cap = 64;
+        if (expect > SIZE_MAX / 4)
+                return -ENOMEM;
         while (cap < 2 * expect)
                 cap *= 2;
         memset(s, 0, sizeof(*s));

@@ -352,8 +352,13 @@ int lb_repo_open(const char *path, const char *passphrase, struct lb_repo **ret)
         if (strcmp(enc, "none") == 0) {
                 repo->encrypted = false;
                 if (hex_decode(jstr(o, "hint_key"), repo->hint_key, sizeof(repo->hint_key)) < 0) {
-                        lb_error_set(r, "%s: config file is damaged (hint_key)", path);
-                        goto fail;
+                        /* No fingerprint key: fingerprints are made with a key
+                         * nobody keeps, so they never match and every chunk is
+                         * hashed in full. Slower, never wrong. */
+                        r = random_bytes(repo->hint_key, sizeof(repo->hint_key));
+                        if (r < 0)
+                                goto fail;
+                        r = -EBADMSG;
                 }
         }
         else if (strcmp(enc, "aes-256-gcm") == 0)
@@ -499,6 +504,8 @@ int lb_repo_read_meta(struct lb_repo *r, const char *subdir, const char *name, c
         size_t hdr = sizeof(*h);
         if (len < hdr || memcmp(h->magic, magic, 4) != 0)
                 return lb_error_set(-EBADMSG, "%s is not a %s file", path, subdir);
+        if (le32_get(h->version) < 1)
+                return lb_error_set(-EBADMSG, "%s is damaged (bad version)", path);
         if (le32_get(h->version) > LB_REPO_VERSION)
                 return lb_error_set(-EPROTONOSUPPORT, "%s has format version %u, this Lifeboat reads %d: upgrade Lifeboat",
                                     path, le32_get(h->version), LB_REPO_VERSION);
