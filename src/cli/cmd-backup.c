@@ -6,13 +6,18 @@
 
 static const char usage[] =
         "Usage: lifeboat backup --repo PATH [OPTIONS] SOURCE...\n"
-        "Back up block devices or image files into one new snapshot.\n"
+        "       lifeboat backup --repo PATH [OPTIONS] --system\n"
+        "Back up disks, partitions or image files into one new snapshot. A disk is imaged\n"
+        "whole: partition table, boot areas, and the blocks each filesystem uses.\n"
+        "  --system                image the disks holding /, /boot, /boot/efi and swap\n"
         "  --tag T                 label the snapshot (repeatable)\n"
-        "  --compression zstd:N|none   compression (default zstd:3)\n"
+        "  --compression zstd:N|none   compression (default zstd:2)\n"
         "  --chunk-size N          chunk size for this backup (default: the repository's)\n"
         "  --threads N             worker threads (default: one per core)\n"
         "  --rehash                hash every chunk again instead of trusting the previous\n"
-        "                          snapshot's fingerprints of unchanged chunks\n";
+        "                          snapshot's fingerprints of unchanged chunks\n"
+        "  --live                  image filesystems that are mounted read-write anyway; the\n"
+        "                          snapshot is marked as possibly inconsistent\n";
 
 int cmd_backup(int argc, char **argv)
 {
@@ -22,10 +27,15 @@ int cmd_backup(int argc, char **argv)
                                               { "chunk-size", required_argument, NULL, 'c' },
                                               { "threads", required_argument, NULL, 'T' },
                                               { "rehash", no_argument, NULL, 'H' },
+                                              { "live", no_argument, NULL, 'L' },
+                                              { "system", no_argument, NULL, 'S' },
                                               {} };
         struct cli_common c;
         struct lb_backup_opts bo = { .compression_level = -1 };
         const char *tags[64];
+        bool system_disks = false;
+        char **sources = NULL;
+        size_t nsources = 0;
         int opt;
         cli_common_init(&c);
         while ((opt = getopt_long(argc, argv, "r:P:Jqht:", opts, NULL)) != -1) {
@@ -47,7 +57,7 @@ int cmd_backup(int argc, char **argv)
                         if (!strcmp(optarg, "none"))
                                 bo.compression_level = 0;
                         else if (!strncmp(optarg, "zstd", 4) && (optarg[4] == 0 || optarg[4] == ':')) {
-                                bo.compression_level = 3;
+                                bo.compression_level = -1; /* the default level */
                                 if (optarg[4] == ':') {
                                         long l = strtol(optarg + 5, &end, 10);
                                         if (*end || l < 1 || l > 19)
@@ -74,19 +84,37 @@ int cmd_backup(int argc, char **argv)
                         break;
                 }
                 case 'H': bo.rehash = true; break;
+                case 'L': bo.live = true; break;
+                case 'S': system_disks = true; break;
                 default: return cli_usage_error(usage, "unknown option");
                 }
         }
-        if (optind >= argc)
-                return cli_usage_error(usage, "nothing to back up: name a block device or an image file");
+        if (system_disks && optind < argc)
+                return cli_usage_error(usage, "give either --system or SOURCEs, not both");
+        if (!system_disks && optind >= argc)
+                return cli_usage_error(usage, "nothing to back up: name a disk, a partition or an image file, or use --system");
         bo.tags = tags;
         struct lb_repo *repo;
         int r = cli_open_repo(&c, &repo);
         if (r)
                 return r;
         cli_events_setup(&c);
+        if (system_disks) {
+                r = lb_find_system_disks(&sources, &nsources);
+                if (r < 0) {
+                        lb_repo_close(repo);
+                        return cli_fail(r, "cannot find the system's disks");
+                }
+                if (!c.quiet && !c.json)
+                        for (size_t i = 0; i < nsources; i++)
+                                printf("System disk: %s\n", sources[i]);
+        }
         struct lb_backup_result res;
-        r = lb_backup(repo, (const char *const *)argv + optind, (size_t)(argc - optind), &bo, &res);
+        if (system_disks)
+                r = lb_backup(repo, (const char *const *)sources, nsources, &bo, &res);
+        else
+                r = lb_backup(repo, (const char *const *)argv + optind, (size_t)(argc - optind), &bo, &res);
+        lb_strv_free(sources, nsources);
         cli_progress_end();
         lb_repo_close(repo);
         if (r < 0)

@@ -3,6 +3,64 @@
 
 #include "cli.h"
 
+static const char *jstr(json_object *o, const char *k)
+{
+        json_object *v;
+        return o && json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+static uint64_t jnum(json_object *o, const char *k)
+{
+        json_object *v;
+        return o && json_object_object_get_ex(o, k, &v) ? (uint64_t)json_object_get_int64(v) : 0;
+}
+
+static void print_fs(json_object *fs)
+{
+        char a[32];
+        json_object *v;
+        const char *type = jstr(fs, "type");
+        printf("%-8s %-12.12s %-36s %10s", *type ? type : "-", *jstr(fs, "label") ? jstr(fs, "label") : "-",
+               *jstr(fs, "uuid") ? jstr(fs, "uuid") : "-", cli_bytes(jnum(fs, "used_bytes"), a));
+        if (json_object_object_get_ex(fs, "note", &v))
+                printf("  (%s)", json_object_get_string(v));
+        printf("\n");
+}
+
+/* The partition table and filesystems of a disk image. */
+static void print_layout(const char *layout_json)
+{
+        json_object *d = json_tokener_parse(layout_json), *parts, *fs;
+        char a[32], b[32], c[32];
+        if (!d)
+                return;
+        const char *table = jstr(d, "table");
+        if (!*table) {
+                printf("  contents    single volume\n  %-8s %-12s %-36s %10s\n  ", "fs", "label", "uuid", "used");
+                if (json_object_object_get_ex(d, "filesystem", &fs))
+                        print_fs(fs);
+                json_object_put(d);
+                return;
+        }
+        printf("  table       %s, disk id %s, %llu-byte sectors\n", !strcmp(table, "dos") ? "MBR (dos)" : "GPT",
+               jstr(d, "id"), (unsigned long long)jnum(d, "sector_size"));
+        printf("  %-3s %10s %10s  %-22s %-8s %-12s %-36s %10s\n", "#", "start", "size", "type", "fs", "label", "uuid",
+               "used");
+        if (json_object_object_get_ex(d, "partitions", &parts))
+                for (size_t i = 0; i < json_object_array_length(parts); i++) {
+                        json_object *p = json_object_array_get_idx(parts, i);
+                        const char *tn = jstr(p, "type_name");
+                        printf("  %-3llu %10s %10s  %-22.22s ", (unsigned long long)jnum(p, "number"),
+                               cli_bytes(jnum(p, "start"), a), cli_bytes(jnum(p, "size"), b), *tn ? tn : jstr(p, "type"));
+                        if (json_object_object_get_ex(p, "filesystem", &fs))
+                                print_fs(fs);
+                        else
+                                printf("(extended partition)\n");
+                }
+        printf("  used map    %s of %s\n", cli_bytes(jnum(d, "used_bytes"), c), cli_bytes(jnum(d, "size"), a));
+        json_object_put(d);
+}
+
 static const char usage[] = "Usage: lifeboat info --repo PATH SNAPSHOT [--json]\n"
                             "Show a snapshot: its images, sizes and what each added to the repository.\n"
                             "SNAPSHOT is 'latest' or an ID prefix from 'lifeboat list'.\n";
@@ -44,6 +102,7 @@ int cmd_info(int argc, char **argv)
                 json_object_object_add(o, "hostname", json_object_new_string(si.hostname));
                 json_object_object_add(o, "lifeboat_version", json_object_new_string(si.version));
                 json_object_object_add(o, "duration_ms", json_object_new_int64((int64_t)si.duration_ms));
+                json_object_object_add(o, "live", json_object_new_boolean(si.live));
                 for (size_t k = 0; k < si.ntags; k++)
                         json_object_array_add(tags, json_object_new_string(si.tags[k]));
                 json_object_object_add(o, "tags", tags);
@@ -61,6 +120,10 @@ int cmd_info(int argc, char **argv)
                         json_object_object_add(j, "dedup_chunks", json_object_new_int64((int64_t)ii.stats.dedup_chunks));
                         json_object_object_add(j, "new_bytes", json_object_new_int64((int64_t)ii.stats.new_bytes));
                         json_object_object_add(j, "stored_bytes", json_object_new_int64((int64_t)ii.stats.stored_bytes));
+                        json_object_object_add(j, "unused_bytes", json_object_new_int64((int64_t)ii.stats.unused_bytes));
+                        json_object_object_add(j, "unchanged_chunks", json_object_new_int64((int64_t)ii.stats.unchanged_chunks));
+                        if (ii.layout_json)
+                                json_object_object_add(j, "disk", json_tokener_parse(ii.layout_json));
                         json_object_array_add(imgs, j);
                 }
                 json_object_object_add(o, "images", imgs);
@@ -68,6 +131,8 @@ int cmd_info(int argc, char **argv)
         } else {
                 printf("Snapshot  %s\nTime      %s\nHost      %s\nLifeboat  %s\nDuration  %.1f s\n", si.id,
                        cli_time(si.time, t), si.hostname, si.version, (double)si.duration_ms / 1000);
+                if (si.live)
+                        printf("Warning   taken from mounted read-write filesystems (--live): may be inconsistent\n");
                 if (si.ntags) {
                         printf("Tags     ");
                         for (size_t k = 0; k < si.ntags; k++)
@@ -78,13 +143,17 @@ int cmd_info(int argc, char **argv)
                         if (lb_snapshot_get_image(s, k, &ii) < 0)
                                 continue;
                         printf("\nImage %zu: %s\n  source      %s\n  size        %s (%llu bytes)\n  chunk size  %s\n"
-                               "  read        %s (zeros: %s)\n  added       %s in %llu new chunks (%s before compression); "
+                               "  read        %s (zeros: %s; not in use by any filesystem: %s)\n"
+                               "  added       %s in %llu new chunks (%s before compression); "
                                "%llu chunks already stored\n",
                                k + 1, ii.name, ii.source, cli_bytes(ii.size, a), (unsigned long long)ii.size,
                                cli_bytes(ii.chunk_size, b), cli_bytes(ii.stats.bytes_read, d),
-                               cli_bytes(ii.stats.zero_bytes, e), cli_bytes(ii.stats.stored_bytes, f),
+                               cli_bytes(ii.stats.zero_bytes, e), cli_bytes(ii.stats.unused_bytes, t),
+                               cli_bytes(ii.stats.stored_bytes, f),
                                (unsigned long long)ii.stats.new_chunks, cli_bytes(ii.stats.new_bytes, g),
                                (unsigned long long)ii.stats.dedup_chunks);
+                        if (ii.layout_json)
+                                print_layout(ii.layout_json);
                 }
         }
         lb_snapshot_free(s);

@@ -5,10 +5,16 @@
 #include "cli.h"
 
 static const char usage[] =
-        "Usage: lifeboat restore --repo PATH SNAPSHOT TARGET [--image N] [--force]\n"
-        "Restore an image of SNAPSHOT ('latest' or an ID) onto TARGET, a block device or a\n"
+        "Usage: lifeboat restore --repo PATH SNAPSHOT TARGET [--disk N] [--partition N] [--force]\n"
+        "Restore a disk image of SNAPSHOT ('latest' or an ID) onto TARGET, a block device or a\n"
         "file (created sparse). A device that is mounted, in use or too small is refused.\n"
-        "  --image N    which image of the snapshot (1 = first, the default)\n"
+        "Partition table, boot areas, UUIDs and labels are restored as they were; on a\n"
+        "larger disk the backup GPT is moved to the new end.\n"
+        "  --disk N       which disk (image) of the snapshot (1 = first, the default);\n"
+        "                 --image N is the same\n"
+        "  --partition N  restore only partition N, onto a partition or a file\n"
+        "  --grow         on a larger target, extend the last partition and its filesystem\n"
+        "                 (ext2/3/4, XFS, btrfs, NTFS, swap) to the end of the disk\n"
         "  --force      overwrite an existing, non-empty target file\n"
         "  --threads N  worker threads (default: one per core)\n";
 
@@ -17,6 +23,9 @@ int cmd_restore(int argc, char **argv)
         static const struct option opts[] = { CLI_COMMON_OPTIONS,
                                               { "force", no_argument, NULL, 'f' },
                                               { "image", required_argument, NULL, 'i' },
+                                              { "disk", required_argument, NULL, 'i' },
+                                              { "partition", required_argument, NULL, 'p' },
+                                              { "grow", no_argument, NULL, 'g' },
                                               { "threads", required_argument, NULL, 'T' },
                                               {} };
         struct cli_common c;
@@ -33,11 +42,18 @@ int cmd_restore(int argc, char **argv)
                 long l;
                 switch (opt) {
                 case 'f': ro.force = true; break;
+                case 'g': ro.grow = true; break;
                 case 'i':
                         l = strtol(optarg, &end, 10);
                         if (*end || l < 1)
                                 return cli_usage_error(usage, "bad --image '%s': give 1 for the first image", optarg);
                         ro.image = (size_t)l - 1;
+                        break;
+                case 'p':
+                        l = strtol(optarg, &end, 10);
+                        if (*end || l < 1 || l > 4096)
+                                return cli_usage_error(usage, "bad --partition '%s': give a partition number", optarg);
+                        ro.partition = (unsigned)l;
                         break;
                 case 'T':
                         l = strtol(optarg, &end, 10);
@@ -81,6 +97,9 @@ int cmd_restore(int argc, char **argv)
                 double sec = (double)res.duration_ms / 1000.0;
                 printf("Restored %s to %s in %.1f s (%s/s)\n", cli_bytes(res.bytes_total, a), target, sec,
                        cli_bytes(sec > 0 ? (uint64_t)((double)res.bytes_total / sec) : res.bytes_total, b));
+                if (res.grown_partition)
+                        printf("Partition %u and its filesystem now extend to the end of %s\n", res.grown_partition,
+                               target);
         }
         return 0;
 }

@@ -44,6 +44,7 @@ bool lb_repo_encrypted(const struct lb_repo *r);
 struct lb_image_stats {
         uint64_t bytes_read;       /* read from the source */
         uint64_t zero_bytes;       /* all-zero chunks, stored as nothing */
+        uint64_t unused_bytes;     /* not used by any filesystem: not read, not stored */
         uint64_t new_chunks, dedup_chunks;
         uint64_t unchanged_chunks; /* found unchanged by fingerprint (subset of dedup) */
         uint64_t new_bytes;        /* plaintext bytes of new chunks */
@@ -54,6 +55,9 @@ struct lb_image_info {
         uint64_t size;
         uint32_t chunk_size;
         struct lb_image_stats stats;
+        /* What the image holds, as JSON (docs/FORMAT.md, "disk"): partition
+         * table, partitions, filesystems, used bytes. NULL if not recorded. */
+        const char *layout_json;
 };
 struct lb_snapshot_info {
         const char *id; /* 64 hex digits */
@@ -63,6 +67,7 @@ struct lb_snapshot_info {
         size_t ntags;
         size_t nimages;
         uint64_t duration_ms;
+        bool live; /* taken from filesystems mounted read-write: may be inconsistent */
 };
 int lb_snapshot_list(struct lb_repo *r, struct lb_snapshot ***ret, size_t *ret_n); /* sorted by time */
 void lb_snapshot_list_free(struct lb_snapshot **v, size_t n);
@@ -80,23 +85,31 @@ struct lb_backup_opts {
         uint32_t chunk_size;   /* 0: repository default */
         unsigned threads;      /* 0: one per core */
         bool rehash;           /* do not trust the previous snapshot's fingerprints */
+        bool live;             /* image filesystems mounted read-write anyway (marked in the snapshot) */
 };
 struct lb_backup_result {
         char id[65];
         uint64_t bytes_total, bytes_read, stored_bytes, new_chunks, dedup_chunks, zero_bytes;
         uint64_t duration_ms;
 };
+/* The disks holding /, /boot, /boot/efi and active swap (override the mount
+ * points with LIFEBOAT_SYSTEM_MOUNTS="/a:/b" for tests), as /dev paths. */
+int lb_find_system_disks(char ***ret, size_t *ret_n);
+void lb_strv_free(char **v, size_t n);
 int lb_backup(struct lb_repo *r, const char *const *sources, size_t nsources, const struct lb_backup_opts *opts,
               struct lb_backup_result *ret);
 
 /* ---- restore ---- */
 struct lb_restore_opts {
-        size_t image;  /* which image of the snapshot */
+        size_t image;  /* which image (disk) of the snapshot */
+        unsigned partition; /* 0: the whole image; N: only partition N, to the target's start */
+        bool grow;          /* extend the last partition and its filesystem to the target's end */
         bool force;    /* overwrite an existing non-empty file target */
         unsigned threads;
 };
 struct lb_restore_result {
         uint64_t bytes_total, bytes_written, damaged_chunks;
+        unsigned grown_partition; /* with grow: the partition extended */
         uint64_t duration_ms;
 };
 int lb_restore(struct lb_repo *r, const struct lb_snapshot *s, const char *target, const struct lb_restore_opts *opts,

@@ -4,7 +4,9 @@
  * decompress, re-hash against the ID) and write it at its offset. Zero
  * chunks stay holes in a file and are zeroed on a device. A chunk that fails
  * its check is reported with its byte range and never written. */
+#include <fcntl.h>
 #include <linux/fs.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,7 +16,9 @@
 
 #include "blob.h"
 #include "chunkindex.h"
+#include "disk.h"
 #include "events.h"
+#include "grow.h"
 #include "pack.h"
 #include "repo.h"
 #include "snapshot.h"
@@ -27,6 +31,7 @@ struct restore {
         struct lb_repo *repo;
         const struct lb_chunk_index *index;
         const struct lb_image *im;
+        uint64_t win_start, win_len; /* the part of the image restored, to target offset 0 */
         struct lb_target *t;
         uint8_t (*ids)[LB_ID_SIZE]; /* current segment */
         uint64_t first;             /* its first chunk */
@@ -154,12 +159,16 @@ static void *rworker_main(void *arg)
                         break;
                 uint64_t chunk = rs->first + i, off = chunk * cs;
                 size_t len = (size_t)MIN((uint64_t)cs, rs->im->size - off), got = 0;
+                /* the part of this chunk inside the window, and where it goes */
+                uint64_t a = MAX(off, rs->win_start), b = MIN(off + len, rs->win_start + rs->win_len);
+                if (a >= b)
+                        continue;
                 const uint8_t *id = rs->ids[i];
                 int r = 0;
                 if (memcmp(id, lb_id_unused, LB_ID_SIZE) == 0)
                         ;
                 else if (memcmp(id, lb_id_zero, LB_ID_SIZE) == 0)
-                        r = zero_range(rs, off, len);
+                        r = zero_range(rs, a - rs->win_start, b - a);
                 else {
                         r = lb_blob_fetch(&w->pc, w->codec, rs->repo, id, LB_BLOB_CHUNK, &w->raw, &w->raw_size,
                                           w->plain, cs, &got);
@@ -169,21 +178,21 @@ static void *rworker_main(void *arg)
                                 r = add_damage(rs, chunk);
                                 lb_error_clear();
                         } else if (r == 0) {
-                                r = write_chunk(rs, w->plain, len, off);
+                                r = write_chunk(rs, w->plain + (a - off), (size_t)(b - a), a - rs->win_start);
                                 if (r < 0)
                                         lb_error_set(r, "cannot write to %s at offset %llu: %s", rs->t->path,
-                                                     (unsigned long long)off, strerror(-r));
+                                                     (unsigned long long)(a - rs->win_start), strerror(-r));
                                 else
-                                        atomic_fetch_add(&rs->written, len);
+                                        atomic_fetch_add(&rs->written, b - a);
                         }
                 }
                 if (r < 0) {
                         set_error(rs, r);
                         break;
                 }
-                uint64_t done = atomic_fetch_add(&rs->done_bytes, len) + len;
+                uint64_t done = atomic_fetch_add(&rs->done_bytes, b - a) + (b - a);
                 if (w->reporter && now_ms() - last >= 200) {
-                        lb_progress("restore", done, rs->im->size);
+                        lb_progress("restore", done, rs->win_len);
                         last = now_ms();
                 }
         }
@@ -215,6 +224,48 @@ int lb_restore(struct lb_repo *r, const struct lb_snapshot *s, const char *targe
                 return lb_error_set(-ENOENT, "snapshot %.8s has %zu image(s); there is no image %zu", s->id, s->nimages,
                                     opts->image + 1);
         rs.im = &s->images[opts->image];
+        rs.win_len = rs.im->size;
+        if (opts->grow && opts->partition)
+                return lb_error_set(-EINVAL, "--grow applies to a whole-disk restore, not to --partition");
+        if (opts->partition) {
+                struct lb_disk_layout lay;
+                const struct lb_partition *p = NULL;
+                if (!rs.im->disk || lb_disk_layout_from_json(rs.im->disk, &lay) < 0 || !lay.table[0]) {
+                        if (rs.im->disk)
+                                lb_disk_layout_done(&lay);
+                        return lb_error_set(-ENOENT, "image %s has no partition table: restore it whole", rs.im->name);
+                }
+                for (size_t i = 0; i < lay.nparts; i++)
+                        if (lay.parts[i].number == opts->partition && !lay.parts[i].container)
+                                p = &lay.parts[i];
+                if (!p) {
+                        lb_disk_layout_done(&lay);
+                        return lb_error_set(-ENOENT, "image %s has no partition %u (see 'lifeboat info')", rs.im->name,
+                                            opts->partition);
+                }
+                rs.win_start = p->start;
+                rs.win_len = p->size;
+                char a[32], b[32], c[32];
+                struct stat st;
+                uint64_t tsize = 0;
+                int fd = stat(target, &st) == 0 && S_ISBLK(st.st_mode) ? open(target, O_RDONLY | O_CLOEXEC) : -1;
+                if (fd >= 0) {
+                        if (ioctl(fd, BLKGETSIZE64, &tsize) < 0)
+                                tsize = 0;
+                        close(fd);
+                }
+                if (tsize && tsize < p->size) {
+                        k = lb_error_set(-ENOSPC,
+                                         "target %s is %s, partition %u is %s (its filesystem uses %s): restoring "
+                                         "onto a smaller target would need the filesystem shrunk, which Lifeboat "
+                                         "cannot do yet",
+                                         target, format_bytes(tsize, a, sizeof(a)), p->number,
+                                         format_bytes(p->size, b, sizeof(b)), format_bytes(p->used_bytes, c, sizeof(c)));
+                        lb_disk_layout_done(&lay);
+                        return k;
+                }
+                lb_disk_layout_done(&lay);
+        }
         k = lb_repo_index(r, &index);
         if (k < 0)
                 return k;
@@ -228,14 +279,15 @@ int lb_restore(struct lb_repo *r, const struct lb_snapshot *s, const char *targe
                 goto out;
         }
         size_t nsegs = lb_image_segments(rs.im);
+        size_t first_loaded = (size_t)(rs.win_start / ((uint64_t)LB_MAP_SEGMENT_CHUNKS * rs.im->chunk_size));
         if (nsegs > 0) {
-                k = lb_image_map_load(&pc, codec, r, rs.im, 0, rs.ids, &rs.n);
+                k = lb_image_map_load(&pc, codec, r, rs.im, first_loaded, rs.ids, &rs.n);
                 if (k < 0) {
                         lb_error_set(k, "cannot read the map of image %s: %s", rs.im->name, lb_error_get());
                         goto out;
                 }
         }
-        k = lb_target_open(target, rs.im->size, opts->force, &t);
+        k = lb_target_open(target, rs.win_len, opts->force, &t);
         if (k < 0)
                 goto out;
         rs.t = &t;
@@ -258,8 +310,11 @@ int lb_restore(struct lb_repo *r, const struct lb_snapshot *s, const char *targe
                         goto out_workers;
                 }
         }
-        for (size_t seg = 0; seg < nsegs && !atomic_load(&rs.failed); seg++) {
-                if (seg > 0) {
+        uint64_t seg_bytes = (uint64_t)LB_MAP_SEGMENT_CHUNKS * rs.im->chunk_size;
+        size_t seg_first = (size_t)(rs.win_start / seg_bytes);
+        size_t seg_end = rs.win_len ? (size_t)DIV_ROUND_UP(rs.win_start + rs.win_len, seg_bytes) : 0;
+        for (size_t seg = seg_first; seg < MIN(nsegs, seg_end) && !atomic_load(&rs.failed); seg++) {
+                if (seg != first_loaded) {
                         k = lb_image_map_load(&pc, codec, r, rs.im, seg, rs.ids, &rs.n);
                         if (k < 0) {
                                 /* the whole segment is lost; note it and go on */
@@ -296,20 +351,39 @@ int lb_restore(struct lb_repo *r, const struct lb_snapshot *s, const char *targe
                 k = lb_error_set(-errno, "cannot flush %s: %m", target);
                 goto out_workers;
         }
-        ret->bytes_total = rs.im->size;
+        if (!opts->partition && t.size > rs.im->size && !rs.ndamaged) {
+                struct lb_disk_layout lay;
+                if (rs.im->disk && lb_disk_layout_from_json(rs.im->disk, &lay) == 0) {
+                        if (!strcmp(lay.table, "gpt") && (k = lb_disk_relocate_gpt(t.fd, target)) < 0) {
+                                lb_disk_layout_done(&lay);
+                                goto out_workers;
+                        }
+                        if (opts->grow && lay.table[0] &&
+                            (k = lb_grow_last_partition(t.fd, target, &lay, &ret->grown_partition)) < 0) {
+                                lb_disk_layout_done(&lay);
+                                goto out_workers;
+                        }
+                        lb_disk_layout_done(&lay);
+                }
+                if (fsync(t.fd) < 0) {
+                        k = lb_error_set(-errno, "cannot flush %s: %m", target);
+                        goto out_workers;
+                }
+        }
+        ret->bytes_total = rs.win_len;
         ret->bytes_written = rs.written;
         ret->damaged_chunks = rs.ndamaged;
         ret->duration_ms = now_ms() - t0;
         if (rs.ndamaged) {
                 qsort(rs.damaged, rs.ndamaged, sizeof(uint64_t), cmp_u64);
-                uint64_t cs = rs.im->chunk_size, a = rs.damaged[0] * cs;
+                uint64_t cs = rs.im->chunk_size, a = MAX(rs.damaged[0] * cs, rs.win_start);
                 k = lb_error_set(-EBADMSG,
                                  "%zu chunk(s) of image %s could not be restored (first: bytes %llu-%llu; %s); "
                                  "those ranges of %s were not written. Run 'lifeboat verify --read-data'",
                                  rs.ndamaged, rs.im->name, (unsigned long long)a,
                                  (unsigned long long)MIN(a + cs, rs.im->size) - 1, rs.first_damage, target);
         } else {
-                lb_progress("restore", rs.im->size, rs.im->size);
+                lb_progress("restore", rs.win_len, rs.win_len);
         }
 out_workers:
         for (unsigned i = 0; i < nthreads; i++) {

@@ -14,6 +14,7 @@ static void image_done(struct lb_image *im)
         free(im->source);
         free(im->maps);
         free(im->hints);
+        json_object_put(im->disk);
 }
 
 void lb_snapshot_free(struct lb_snapshot *s)
@@ -34,6 +35,7 @@ static json_object *stats_to_json(const struct lb_image_stats *st)
         json_object *o = json_object_new_object();
         json_object_object_add(o, "bytes_read", json_object_new_int64((int64_t)st->bytes_read));
         json_object_object_add(o, "zero_bytes", json_object_new_int64((int64_t)st->zero_bytes));
+        json_object_object_add(o, "unused_bytes", json_object_new_int64((int64_t)st->unused_bytes));
         json_object_object_add(o, "new_chunks", json_object_new_int64((int64_t)st->new_chunks));
         json_object_object_add(o, "dedup_chunks", json_object_new_int64((int64_t)st->dedup_chunks));
         json_object_object_add(o, "unchanged_chunks", json_object_new_int64((int64_t)st->unchanged_chunks));
@@ -52,6 +54,7 @@ json_object *lb_snapshot_to_json(const struct lb_snapshot *s)
         json_object_object_add(o, "hostname", json_object_new_string(s->hostname ? s->hostname : ""));
         json_object_object_add(o, "lifeboat_version", json_object_new_string(s->version ? s->version : ""));
         json_object_object_add(o, "duration_ms", json_object_new_int64((int64_t)s->duration_ms));
+        json_object_object_add(o, "live", json_object_new_boolean(s->live));
         json_object *tags = json_object_new_array();
         for (size_t i = 0; i < s->ntags; i++)
                 json_object_array_add(tags, json_object_new_string(s->tags[i]));
@@ -79,6 +82,8 @@ json_object *lb_snapshot_to_json(const struct lb_snapshot *s)
                         json_object_object_add(j, "hints", hints);
                 }
                 json_object_object_add(j, "stats", stats_to_json(&im->stats));
+                if (im->disk)
+                        json_object_object_add(j, "disk", json_object_get(im->disk));
                 json_object_array_add(imgs, j);
         }
         json_object_object_add(o, "images", imgs);
@@ -139,6 +144,9 @@ static int parse_image(json_object *j, struct lb_image *im)
                     hex_decode(json_object_get_string(h), im->maps[m], LB_ID_SIZE) < 0)
                         return -EBADMSG;
         }
+        json_object *disk = get(j, "disk", json_type_object);
+        if (disk)
+                im->disk = json_object_get(disk);
         json_object *hints = get(j, "hints", json_type_array);
         if (hints) {
                 if (json_object_array_length(hints) != im->nmaps)
@@ -156,6 +164,7 @@ static int parse_image(json_object *j, struct lb_image *im)
         if (st) {
                 get_u64(st, "bytes_read", &im->stats.bytes_read);
                 get_u64(st, "zero_bytes", &im->stats.zero_bytes);
+                get_u64(st, "unused_bytes", &im->stats.unused_bytes);
                 get_u64(st, "new_chunks", &im->stats.new_chunks);
                 get_u64(st, "dedup_chunks", &im->stats.dedup_chunks);
                 get_u64(st, "unchanged_chunks", &im->stats.unchanged_chunks);
@@ -185,6 +194,8 @@ static int parse_manifest(const char *txt, struct lb_snapshot *s)
         s->hostname = get_str(o, "hostname");
         s->version = get_str(o, "lifeboat_version");
         get_u64(o, "duration_ms", &s->duration_ms);
+        json_object *live = get(o, "live", json_type_boolean);
+        s->live = live && json_object_get_boolean(live);
         if (tags) {
                 size_t n = json_object_array_length(tags);
                 s->tags = calloc(n ? n : 1, sizeof(char *));
@@ -196,7 +207,11 @@ static int parse_manifest(const char *txt, struct lb_snapshot *s)
                         json_object *v = json_object_array_get_idx(tags, i);
                         if (!json_object_is_type(v, json_type_string))
                                 goto out;
-                        s->tags[s->ntags++] = strdup(json_object_get_string(v));
+                        if (!(s->tags[s->ntags] = strdup(json_object_get_string(v)))) {
+                                k = -ENOMEM;
+                                goto out;
+                        }
+                        s->ntags++;
                 }
         }
         size_t n = json_object_array_length(imgs);
@@ -358,6 +373,7 @@ void lb_snapshot_get_info(const struct lb_snapshot *s, struct lb_snapshot_info *
         ret->ntags = s->ntags;
         ret->nimages = s->nimages;
         ret->duration_ms = s->duration_ms;
+        ret->live = s->live;
 }
 
 int lb_snapshot_get_image(const struct lb_snapshot *s, size_t i, struct lb_image_info *ret)
@@ -370,6 +386,7 @@ int lb_snapshot_get_image(const struct lb_snapshot *s, size_t i, struct lb_image
         ret->size = im->size;
         ret->chunk_size = im->chunk_size;
         ret->stats = im->stats;
+        ret->layout_json = im->disk ? json_object_to_json_string_ext(im->disk, JSON_C_TO_STRING_PLAIN) : NULL;
         return 0;
 }
 

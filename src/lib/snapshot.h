@@ -17,6 +17,7 @@ struct lb_image {
         uint8_t (*maps)[LB_ID_SIZE];
         size_t nmaps;
         uint8_t (*hints)[LB_ID_SIZE]; /* per segment, or NULL */
+        json_object *disk;            /* layout: partition table, filesystems (disk.h) */
         struct lb_image_stats stats;
 };
 
@@ -28,6 +29,7 @@ struct lb_snapshot {
         char **tags;
         size_t ntags;
         uint64_t duration_ms;
+        bool live; /* taken from filesystems mounted read-write: may be inconsistent */
         struct lb_image *images;
         size_t nimages;
 };

@@ -2,6 +2,7 @@
 #include "source.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ int lb_source_open(const char *path, struct lb_source *ret)
                 return lb_error_set(-errno, "cannot open source %s for reading: %m", path);
         ret->fd = fd;
         ret->is_blockdev = S_ISBLK(st.st_mode);
+        ret->rdev = st.st_rdev;
         if (ret->is_blockdev) {
                 int k = dev_size(fd, &ret->size);
                 if (k < 0) {
@@ -124,6 +126,117 @@ static bool has_holders(dev_t dev)
                         any = true;
         closedir(d);
         return any;
+}
+
+char *lb_blockdev_rw_mounts(dev_t dev)
+{
+        dev_t devs[256];
+        size_t n = related_devs(dev, devs, ELEMENTSOF(devs));
+        char *acc = NULL, line[4096];
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        while (f && fgets(line, sizeof(line), f)) {
+                unsigned ma, mi;
+                char mnt[2048], opts[1024];
+                /* id parent major:minor root mountpoint options ... */
+                if (sscanf(line, "%*d %*d %u:%u %*s %2047s %1023s", &ma, &mi, mnt, opts) != 4)
+                        continue;
+                bool rw = strncmp(opts, "rw", 2) == 0 && (opts[2] == 0 || opts[2] == ',');
+                for (size_t i = 0; rw && i < n; i++)
+                        if (devs[i] == makedev(ma, mi))
+                                add_use(&acc, mnt);
+        }
+        if (f)
+                fclose(f);
+        return acc;
+}
+
+/* The whole disks under a block device: through partitions (the parent
+ * directory in sysfs) and stacked devices (slaves/). */
+static size_t base_disks(dev_t dev, dev_t *v, size_t n, size_t max, int depth)
+{
+        char path[256], real[PATH_MAX], buf[64];
+        unsigned ma, mi;
+        if (depth > 8 || n >= max)
+                return n;
+        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u", major(dev), minor(dev));
+        if (!realpath(path, real))
+                return n;
+        char p2[PATH_MAX + 32];
+        snprintf(p2, sizeof(p2), "%s/partition", real);
+        if (access(p2, F_OK) == 0) { /* a partition: its disk is the parent directory */
+                snprintf(p2, sizeof(p2), "%s/../dev", real);
+                FILE *f = fopen(p2, "re");
+                if (f) {
+                        if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%u:%u", &ma, &mi) == 2)
+                                n = base_disks(makedev(ma, mi), v, n, max, depth + 1);
+                        fclose(f);
+                }
+                return n;
+        }
+        snprintf(p2, sizeof(p2), "%s/slaves", real);
+        DIR *d = opendir(p2);
+        bool any = false;
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+                if (e->d_name[0] == '.')
+                        continue;
+                char p3[PATH_MAX + 600];
+                snprintf(p3, sizeof(p3), "%s/%s/dev", p2, e->d_name);
+                FILE *f = fopen(p3, "re");
+                if (!f)
+                        continue;
+                if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%u:%u", &ma, &mi) == 2) {
+                        n = base_disks(makedev(ma, mi), v, n, max, depth + 1);
+                        any = true;
+                }
+                fclose(f);
+        }
+        if (d)
+                closedir(d);
+        if (!any && n < max)
+                v[n++] = dev;
+        return n;
+}
+
+/* The device of the filesystem holding path: st_dev, or for filesystems with
+ * anonymous device numbers (btrfs), the mount source in mountinfo. */
+static dev_t fs_device(const char *path)
+{
+        struct stat st, bs;
+        if (stat(path, &st) < 0)
+                return 0;
+        if (major(st.st_dev) != 0)
+                return st.st_dev;
+        char line[4096];
+        dev_t found = 0;
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        while (f && fgets(line, sizeof(line), f)) {
+                unsigned ma, mi;
+                char src[1024];
+                const char *sep = strstr(line, " - ");
+                if (!sep || sscanf(line, "%*d %*d %u:%u", &ma, &mi) != 2 || makedev(ma, mi) != st.st_dev ||
+                    sscanf(sep + 3, "%*s %1023s", src) != 1)
+                        continue;
+                if (stat(src, &bs) == 0 && S_ISBLK(bs.st_mode))
+                        found = bs.st_rdev;
+        }
+        if (f)
+                fclose(f);
+        return found;
+}
+
+bool lb_path_on_disk_of(const char *path, dev_t dev)
+{
+        dev_t a[64], b[64];
+        dev_t pd = fs_device(path);
+        if (!pd)
+                return false;
+        size_t na = base_disks(pd, a, 0, ELEMENTSOF(a), 0), nb = base_disks(dev, b, 0, ELEMENTSOF(b), 0);
+        for (size_t i = 0; i < na; i++)
+                for (size_t j = 0; j < nb; j++)
+                        if (a[i] == b[j])
+                                return true;
+        return false;
 }
 
 char *lb_blockdev_users(dev_t dev)
@@ -231,4 +344,88 @@ void lb_target_close(struct lb_target *t)
         t->fd = -1;
         free(t->path);
         t->path = NULL;
+}
+
+static char *dev_path(dev_t d)
+{
+        char path[128], line[256], *res = NULL;
+        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent", major(d), minor(d));
+        FILE *f = fopen(path, "re");
+        while (f && fgets(line, sizeof(line), f))
+                if (strncmp(line, "DEVNAME=", 8) == 0) {
+                        line[strcspn(line, "\n")] = 0;
+                        if (asprintf(&res, "/dev/%s", line + 8) < 0)
+                                res = NULL;
+                        break;
+                }
+        if (f)
+                fclose(f);
+        return res;
+}
+
+static int add_disks_of(dev_t d, dev_t *disks, size_t *n, size_t max)
+{
+        dev_t v[64];
+        size_t k = base_disks(d, v, 0, ELEMENTSOF(v), 0);
+        for (size_t i = 0; i < k; i++) {
+                bool dup = false;
+                for (size_t j = 0; j < *n; j++)
+                        dup |= disks[j] == v[i];
+                if (!dup && *n < max)
+                        disks[(*n)++] = v[i];
+        }
+        return 0;
+}
+
+int lb_system_disks(const char *const *mountpoints, size_t n, char ***ret, size_t *ret_n)
+{
+        dev_t disks[64];
+        size_t nd = 0;
+        char line[4096];
+        for (size_t i = 0; i < n; i++) {
+                /* only real mount points: /boot may just be a directory of / */
+                FILE *f = fopen("/proc/self/mountinfo", "re");
+                bool mounted = false;
+                while (f && fgets(line, sizeof(line), f)) {
+                        char mnt[2048];
+                        if (sscanf(line, "%*d %*d %*s %*s %2047s", mnt) == 1 && strcmp(mnt, mountpoints[i]) == 0)
+                                mounted = true;
+                }
+                if (f)
+                        fclose(f);
+                if (!mounted)
+                        continue;
+                dev_t d = fs_device(mountpoints[i]);
+                if (d)
+                        add_disks_of(d, disks, &nd, ELEMENTSOF(disks));
+        }
+        FILE *f = fopen("/proc/swaps", "re");
+        while (f && fgets(line, sizeof(line), f)) {
+                char name[2048];
+                struct stat st;
+                if (sscanf(line, "%2047s", name) != 1 || stat(name, &st) < 0)
+                        continue;
+                if (S_ISBLK(st.st_mode))
+                        add_disks_of(st.st_rdev, disks, &nd, ELEMENTSOF(disks));
+                else if (S_ISREG(st.st_mode) && major(st.st_dev))
+                        add_disks_of(st.st_dev, disks, &nd, ELEMENTSOF(disks)); /* a swap file */
+        }
+        if (f)
+                fclose(f);
+        if (nd == 0)
+                return lb_error_set(-ENODEV, "cannot find the disks of this system: none of %s%s is on a block device",
+                                    n ? mountpoints[0] : "/", n > 1 ? " (and the others)" : "");
+        char **v = calloc(nd, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < nd; i++)
+                if (!(v[i] = dev_path(disks[i]))) {
+                        for (size_t j = 0; j < i; j++)
+                                free(v[j]);
+                        free(v);
+                        return lb_error_set(-ENODEV, "cannot name the block device %u:%u", major(disks[i]), minor(disks[i]));
+                }
+        *ret = v;
+        *ret_n = nd;
+        return 0;
 }

@@ -11,6 +11,7 @@ struct lb_source {
         int fd;
         uint64_t size;
         bool is_blockdev;
+        dev_t rdev; /* block devices */
 };
 
 /* Opens a block device or regular file read-only. Clear messages for a
@@ -33,3 +34,11 @@ void lb_target_close(struct lb_target *t);
 /* Is this block device, or a partition of it, mounted, used as swap, or held
  * by another device (RAID, LVM, LUKS)? Returns a description or NULL. */
 char *lb_blockdev_users(dev_t dev);
+/* Mount points of the device (or its partitions) mounted read-write, or NULL. */
+char *lb_blockdev_rw_mounts(dev_t dev);
+/* Does the filesystem holding path live on the same disk as block device
+ * dev (through partitions, LVM, RAID or encryption)? */
+bool lb_path_on_disk_of(const char *path, dev_t dev);
+/* The whole disks holding the given mount points (those that are mounted)
+ * and the active swap areas, as /dev paths, without duplicates. */
+int lb_system_disks(const char *const *mountpoints, size_t n, char ***ret, size_t *ret_n);

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What a source holds: a partitioned disk (read with libfdisk) or a single
+ * volume, the filesystem in each partition, and the byte ranges that must be
+ * stored (the used map). Everything outside the used map is stored as
+ * "unused": not read, and not written on restore. */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fs/fs.h"
+
+struct lb_partition {
+        unsigned number;
+        uint64_t start, size; /* bytes */
+        char type[64];        /* GPT type GUID or MBR code ("0x83") */
+        char type_name[64];
+        char uuid[64];        /* GPT partition GUID */
+        char name[128];       /* GPT partition name */
+        bool container;       /* MBR extended partition */
+        struct lb_fs_info fs; /* fs.type empty: nothing recognised */
+        bool all_blocks;      /* stored whole (unknown fs, LUKS, damaged...) */
+        char note[160];       /* why all blocks */
+        uint64_t used_bytes;
+};
+
+struct lb_disk_layout {
+        char table[8];        /* "gpt", "dos", or "" for a single volume */
+        char id[64];          /* disk GUID or MBR disk identifier */
+        uint32_t sector_size;
+        uint64_t size;
+        uint64_t first_lba, last_lba; /* usable area (GPT) */
+        struct lb_partition *parts;
+        size_t nparts;
+        struct lb_fs_info fs; /* single volume: its filesystem */
+        bool all_blocks;
+        char note[160];
+        uint64_t used_bytes;  /* total of the used map */
+};
+
+/* Scan the open, read-only source. Fills layout and the used map (absolute
+ * byte ranges, sorted and merged). Never fails because of what the disk
+ * holds: unreadable tables or filesystems fall back to "all blocks" with a
+ * warning. */
+int lb_disk_scan(int fd, const char *path, uint64_t size, struct lb_disk_layout *layout, struct lb_extents *used);
+/* After a disk image was written onto a larger disk: move the backup GPT
+ * (header and entries) to the new end of the disk, so the whole disk is
+ * usable and firmware finds the backup where it belongs. */
+int lb_disk_relocate_gpt(int fd, const char *path);
+void lb_disk_layout_done(struct lb_disk_layout *l);
+json_object *lb_disk_layout_to_json(const struct lb_disk_layout *l);
+int lb_disk_layout_from_json(json_object *o, struct lb_disk_layout *l);
