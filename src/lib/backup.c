@@ -38,7 +38,9 @@
 #define DEFAULT_LEVEL 2 /* 1.7x faster than 3 for 2.6% more bytes on system files (docs/FORMAT.md) */
 #define INDEX_FLUSH_PACKS 32 /* write an index file every so many packs */
 #define QUEUE_ITEMS 64
-#define STALE_TMP_S (24 * 3600) /* a temp file untouched this long has no writer */
+/* A temp file untouched this long has no writer: a backup appends to its
+ * open packs continuously, so even a very slow one touches them hourly. */
+#define STALE_TMP_S (3 * 24 * 3600)
 
 struct segment {
         uint8_t (*ids)[LB_ID_SIZE];
@@ -667,6 +669,12 @@ int lb_backup(struct lb_repo *r, const char *const *sources, size_t nsources, co
         if (k < 0)
                 goto out;
         s.index = index;
+        k = lb_chunk_index_drop_missing(r, index);
+        if (k < 0)
+                goto out;
+        if (k > 0)
+                lb_warn("%d pack file(s) listed in the index are missing: what they held is stored again "
+                        "('lifeboat verify' lists the snapshots that lost data)", k);
         if (!opts->rehash) {
                 k = lb_snapshot_list(r, &earlier, &nearlier);
                 if (k < 0)

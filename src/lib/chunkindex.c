@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "chunkindex.h"
 
+#include <pthread.h>
+
 #include "events.h"
 #include "format.h"
 #include "idset.h"
@@ -76,7 +78,17 @@ static int parse_index(struct loader *l, const uint8_t *p, size_t len)
         return 0;
 }
 
-static int cmp_entry(const void *a, const void *b) { return memcmp(a, b, LB_ID_SIZE); }
+static const bool *sort_missing; /* qsort has no context argument */
+
+/* By ID, and for the same ID the copy in an existing pack first. */
+static int cmp_entry(const void *a, const void *b)
+{
+        const struct lb_index_entry *x = a, *y = b;
+        int c = memcmp(x->id, y->id, LB_ID_SIZE);
+        if (c || !sort_missing)
+                return c;
+        return (int)sort_missing[x->loc.pack] - (int)sort_missing[y->loc.pack];
+}
 
 int lb_chunk_index_load(struct lb_repo *r, struct lb_chunk_index **ret)
 {
@@ -120,8 +132,30 @@ int lb_chunk_index_load(struct lb_repo *r, struct lb_chunk_index **ret)
                         lb_error_clear();
                 }
         }
+        /* One stat per pack: a lost pack must not hide a good copy. */
+        l.x->pack_missing = calloc(l.x->npacks ? l.x->npacks : 1, sizeof(bool));
+        if (!l.x->pack_missing) {
+                k = -ENOMEM;
+                goto fail;
+        }
+        for (size_t p = 0; p < l.x->npacks; p++) {
+                _cleanup_free_ char *path = lb_repo_pack_path(r, l.x->packs[p]);
+                if (!path) {
+                        k = -ENOMEM;
+                        goto fail;
+                }
+                if (access(path, F_OK) < 0 && errno == ENOENT) {
+                        l.x->pack_missing[p] = true;
+                        l.x->nmissing++;
+                }
+        }
+        static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&sort_lock);
+        sort_missing = l.x->pack_missing;
         if (l.x->n)
                 qsort(l.x->v, l.x->n, sizeof(*l.x->v), cmp_entry);
+        sort_missing = NULL;
+        pthread_mutex_unlock(&sort_lock);
         /* Drop duplicates (the same blob stored by two concurrent backups). */
         size_t w = 0;
         for (size_t i = 0; i < l.x->n; i++)
@@ -142,6 +176,24 @@ fail:
         lb_strv_free(names, nnames);
         lb_chunk_index_free(l.x);
         return k;
+}
+
+int lb_chunk_index_drop_missing(struct lb_repo *r, struct lb_chunk_index *x)
+{
+        (void)r;
+        if (!x->nmissing)
+                return 0;
+        size_t w = 0;
+        for (size_t i = 0; i < x->n; i++)
+                if (!x->pack_missing[x->v[i].loc.pack])
+                        x->v[w++] = x->v[i];
+        x->n = w;
+        for (size_t b = 0, i = 0; b <= 256; b++) { /* rebuild the fan-out */
+                while (i < x->n && x->v[i].id[0] < b)
+                        i++;
+                x->fanout[b] = (uint32_t)i;
+        }
+        return (int)x->nmissing;
 }
 
 int lb_index_parse(const uint8_t *p, size_t len, struct lb_chunk_index **ret)
@@ -179,6 +231,7 @@ void lb_chunk_index_free(struct lb_chunk_index *x)
                 return;
         free(x->packs);
         free(x->v);
+        free(x->pack_missing);
         lb_strv_free(x->damaged, x->ndamaged);
         free(x);
 }

@@ -4,6 +4,7 @@
  * binary search narrowed by a fan-out table on the first byte. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,8 @@ struct lb_chunk_index {
         uint32_t fanout[257];
         char **damaged; /* names of index files that could not be read */
         size_t ndamaged;
+        bool *pack_missing; /* per pack: the file does not exist */
+        size_t nmissing;
 };
 
 /* Loads (once) and returns the repository's index. */
@@ -38,6 +41,12 @@ int lb_chunk_index_load(struct lb_repo *r, struct lb_chunk_index **ret);
 void lb_chunk_index_free(struct lb_chunk_index *x);
 /* 1 and *ret when found, 0 when not. */
 int lb_chunk_index_lookup(const struct lb_chunk_index *x, const uint8_t id[LB_ID_SIZE], struct lb_loc *ret);
+
+/* Forget every entry whose pack file does not exist, so a backup stores
+ * those chunks again instead of pointing at lost data. (Loading already
+ * prefers, for a blob stored twice, the copy whose pack exists.) Returns the
+ * number of missing packs. */
+int lb_chunk_index_drop_missing(struct lb_repo *r, struct lb_chunk_index *x);
 
 /* Parse an index blob's plaintext on its own (unsorted; for tests and fuzzing). */
 int lb_index_parse(const uint8_t *p, size_t len, struct lb_chunk_index **ret);

@@ -46,8 +46,12 @@ static int open_tmp(struct lb_pack_writer *w)
 static int append(struct lb_pack_writer *w, const void *buf, size_t len)
 {
         int k = write_full(w->fd, buf, len);
-        if (k < 0)
+        if (k < 0) {
+                /* Part of buf may be in the file now: it no longer matches
+                 * what we know of it, so it can only be discarded. */
+                w->broken = true;
                 return lb_error_set(k, "cannot write pack file %s: %s", w->tmp, strerror(-k));
+        }
         k = lb_sha256_update(w->sha, buf, len);
         if (k < 0)
                 return k;
@@ -81,11 +85,31 @@ int lb_pack_writer_add(struct lb_pack_writer *w, const uint8_t id[LB_ID_SIZE], u
         return 0;
 }
 
+static void discard(struct lb_pack_writer *w)
+{
+        if (w->fd >= 0)
+                close(w->fd);
+        w->fd = -1;
+        if (w->tmp)
+                unlink(w->tmp);
+        free(w->tmp);
+        w->tmp = NULL;
+        lb_sha256_free(w->sha);
+        w->sha = NULL;
+        w->n = 0;
+        w->size = 0;
+        w->broken = false;
+}
+
 int lb_pack_writer_finish(struct lb_pack_writer *w, uint8_t ret_id[LB_ID_SIZE])
 {
         int k;
         if (w->fd < 0)
                 return -EINVAL;
+        if (w->broken) {
+                discard(w);
+                return -EIO;
+        }
         size_t dlen = w->n * sizeof(struct lb_pack_entry_disk);
         _cleanup_free_ uint8_t *dir = calloc(1, dlen + sizeof(struct lb_pack_footer_disk));
         if (!dir)
@@ -103,18 +127,20 @@ int lb_pack_writer_finish(struct lb_pack_writer *w, uint8_t ret_id[LB_ID_SIZE])
         le32_put(f->version, 1);
         memcpy(f->magic, LB_PACK_FOOTER_MAGIC, 8);
         k = append(w, dir, dlen + sizeof(*f));
-        if (k < 0)
+        if (k < 0) {
+                discard(w);
                 return k;
+        }
         k = lb_sha256_final(w->sha, ret_id);
         lb_sha256_free(w->sha);
         w->sha = NULL;
         if (k < 0)
                 return k;
-        if (fsync(w->fd) < 0)
-                return lb_error_set(-errno, "cannot write pack file %s: %m", w->tmp);
-        if (close(w->fd) < 0) {
+        if (fsync(w->fd) < 0 || close(w->fd) < 0) {
+                k = lb_error_set(-errno, "cannot write pack file %s: %m", w->tmp);
                 w->fd = -1;
-                return lb_error_set(-errno, "cannot write pack file %s: %m", w->tmp);
+                discard(w);
+                return k;
         }
         w->fd = -1;
         _cleanup_free_ char *path = lb_repo_pack_path(w->repo, ret_id);
@@ -123,7 +149,11 @@ int lb_pack_writer_finish(struct lb_pack_writer *w, uint8_t ret_id[LB_ID_SIZE])
         /* packs/xx/ is made on demand */
         char *slash = strrchr(path, '/');
         *slash = 0;
-        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        if (mkdir(path, 0700) == 0) {
+                int k2 = fsync_dir_of(path); /* make the new packs/xx/ itself durable */
+                if (k2 < 0)
+                        return lb_error_set(k2, "cannot flush %s: %s", path, strerror(-k2));
+        } else if (errno != EEXIST)
                 return lb_error_set(-errno, "cannot create %s: %m", path);
         *slash = '/';
         if (rename(w->tmp, path) < 0)
@@ -139,12 +169,7 @@ void lb_pack_writer_free(struct lb_pack_writer *w)
 {
         if (!w)
                 return;
-        if (w->fd >= 0)
-                close(w->fd);
-        if (w->tmp)
-                unlink(w->tmp);
-        free(w->tmp);
-        lb_sha256_free(w->sha);
+        discard(w);
         free(w->v);
         free(w);
 }

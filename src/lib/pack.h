@@ -27,6 +27,7 @@ struct lb_pack_writer {
         struct lb_sha256_ctx *sha;
         struct lb_pack_blob *v; /* blobs written so far */
         size_t n, cap;
+        bool broken; /* a write failed part-way: the file must be thrown away */
 };
 
 int lb_pack_writer_new(struct lb_repo *r, struct lb_pack_writer **ret);
@@ -34,7 +35,9 @@ int lb_pack_writer_new(struct lb_repo *r, struct lb_pack_writer **ret);
 int lb_pack_writer_add(struct lb_pack_writer *w, const uint8_t id[LB_ID_SIZE], uint8_t type, const void *blob,
                        size_t len);
 /* Write the directory and footer, fsync, and rename to packs/xx/<sha256>.
- * The blobs stay in w->v until lb_pack_writer_reset(). */
+ * The blobs stay in w->v until lb_pack_writer_reset(). A writer that had a
+ * failed write is never finished (-EIO): its temp file is removed and its
+ * blobs are forgotten. */
 int lb_pack_writer_finish(struct lb_pack_writer *w, uint8_t ret_id[LB_ID_SIZE]);
 void lb_pack_writer_reset(struct lb_pack_writer *w);
 void lb_pack_writer_free(struct lb_pack_writer *w); /* removes an unfinished temp file */
@@ -55,6 +58,6 @@ void lb_pack_cache_done(struct lb_pack_cache *c);
  * -EBADMSG: pack shorter than the index says. Sets an error message. */
 int lb_pack_read(struct lb_pack_cache *c, const struct lb_loc *loc, void *buf);
 
-/* Checks a pack file: its SHA-256 matches its name and its directory is
- * consistent. Returns 0, -ENOENT, or -EBADMSG (with a message). */
+/* Checks a pack file: its SHA-256 matches its name (needs no key).
+ * Returns 0, -ENOENT, or -EBADMSG (with a message). */
 int lb_pack_check(struct lb_repo *r, const uint8_t pack_id[LB_ID_SIZE], uint64_t *ret_size);

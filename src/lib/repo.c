@@ -338,8 +338,8 @@ int lb_repo_open(const char *path, const char *passphrase, struct lb_repo **ret)
                                  path, (long long)version, LB_REPO_VERSION);
                 goto fail;
         }
-        if (json_object_object_get_ex(o, "incompat_features", &feat) && json_object_is_type(feat, json_type_array) &&
-            json_object_array_length(feat) > 0) {
+        if (json_object_object_get_ex(o, "incompat_features", &feat) &&
+            (!json_object_is_type(feat, json_type_array) || json_object_array_length(feat) > 0)) {
                 r = lb_error_set(-EPROTONOSUPPORT, "repository %s needs features this Lifeboat does not have (%s): upgrade Lifeboat",
                                  path, json_object_to_json_string(feat));
                 goto fail;

@@ -36,7 +36,7 @@ struct verify {
         struct lb_snapshot **snaps;
         size_t nsnaps;
         struct lb_idset refs, bad;
-        bool *pack_used;
+        bool *pack_used, *pack_suspect;
         struct lb_verify_result *res;
         pthread_mutex_t lock;
 };
@@ -82,6 +82,8 @@ static int walk_structure(struct verify *v, struct lb_pack_cache *pc, struct lb_
                         for (size_t g = 0; g < im->nmaps; g++) {
                                 size_t n;
                                 int r = ref(v, im->maps[g]);
+                                if (r >= 0 && im->hints)
+                                        r = ref(v, im->hints[g]); /* only speed depends on them, but check them */
                                 if (r < 0)
                                         return r;
                                 if (lb_idset_get(&v->bad, im->maps[g], NULL))
@@ -95,7 +97,6 @@ static int walk_structure(struct verify *v, struct lb_pack_cache *pc, struct lb_
                                                 return r;
                                         continue;
                                 }
-                                v->res->blobs++;
                                 for (size_t k = 0; k < n; k++)
                                         if (!lb_id_is_reserved(ids[k]) && (r = ref(v, ids[k])) < 0)
                                                 return r;
@@ -126,10 +127,16 @@ static int check_packs(struct verify *v)
                 if ((r = add_problem(v->res, lb_error_get() ? lb_error_get() : "pack damaged")) < 0)
                         return r;
                 lb_error_clear();
-                for (size_t e = 0; e < v->index->n; e++)
-                        if (v->index->v[e].loc.pack == p && lb_idset_get(&v->refs, v->index->v[e].id, NULL) &&
-                            (r = mark_bad(v, v->index->v[e].id, BAD_PACK)) < 0)
-                                return r;
+                if (r == -ENOENT) { /* missing: all its blobs are gone */
+                        for (size_t e = 0; e < v->index->n; e++)
+                                if (v->index->v[e].loc.pack == p && lb_idset_get(&v->refs, v->index->v[e].id, NULL) &&
+                                    (r = mark_bad(v, v->index->v[e].id, BAD_PACK)) < 0)
+                                        return r;
+                        continue;
+                }
+                /* Damaged somewhere: every blob carries its own check, so read
+                 * them all (pass 3 does) to find which ones. */
+                v->pack_suspect[p] = true;
         }
         return 0;
 }
@@ -137,6 +144,7 @@ static int check_packs(struct verify *v)
 /* Pass 3: blobs sorted by pack and offset, read by a few threads. */
 struct data_job {
         struct verify *v;
+        pthread_t reporter;
         struct lb_index_entry *list;
         size_t n;
         atomic_size_t next, done;
@@ -154,6 +162,8 @@ static int cmp_loc(const void *a, const void *b)
 static void *data_worker(void *arg)
 {
         struct data_job *j = arg;
+        pthread_mutex_lock(&j->v->lock); /* wait until j->reporter is set */
+        pthread_mutex_unlock(&j->v->lock);
         struct lb_pack_cache pc;
         struct lb_codec *c = lb_codec_new(0);
         uint8_t *raw = NULL, *plain = NULL;
@@ -199,8 +209,8 @@ static void *data_worker(void *arg)
                                 atomic_store(&j->nomem, 1);
                 }
                 size_t d = atomic_fetch_add(&j->done, 1) + 1;
-                if (i % 64 == 0)
-                        lb_progress("verify data", d, j->n);
+                if (i % 64 == 0 && pthread_equal(pthread_self(), j->reporter))
+                        lb_progress("verify data", d, j->n); /* one thread reports: handlers need not lock */
         }
         lb_pack_cache_done(&pc);
         lb_codec_free(c);
@@ -209,7 +219,8 @@ static void *data_worker(void *arg)
         return NULL;
 }
 
-static int read_data(struct verify *v, unsigned nthreads)
+/* all: every referenced blob; otherwise only those in suspect packs */
+static int read_data(struct verify *v, unsigned nthreads, bool all)
 {
         struct data_job j = { .v = v };
         j.list = malloc((v->refs.n ? v->refs.n : 1) * sizeof(*j.list));
@@ -221,17 +232,23 @@ static int read_data(struct verify *v, unsigned nthreads)
                         continue;
                 memcpy(j.list[j.n].id, sl->id, LB_ID_SIZE);
                 lb_chunk_index_lookup(v->index, sl->id, &j.list[j.n].loc);
-                j.n++;
+                if (all || v->pack_suspect[j.list[j.n].loc.pack])
+                        j.n++;
         }
         qsort(j.list, j.n, sizeof(*j.list), cmp_loc);
         pthread_t th[64];
         unsigned started = 0;
+        /* the first thread is the reporter; it is set before any work is done */
+        pthread_mutex_lock(&v->lock);
         for (unsigned i = 0; i < nthreads && i < 64; i++)
                 if (pthread_create(&th[started], NULL, data_worker, &j) == 0)
                         started++;
+        if (started)
+                j.reporter = th[0];
+        pthread_mutex_unlock(&v->lock);
         for (unsigned i = 0; i < started; i++)
                 pthread_join(th[i], NULL);
-        v->res->blobs_checked = j.done;
+        v->res->blobs_checked += j.done;
         free(j.list);
         if (!started)
                 return -EAGAIN;
@@ -353,6 +370,13 @@ int lb_verify(struct lb_repo *r, const char *const *snapshots, size_t n, const s
                 }
                 for (size_t i = 0; i < n; i++) {
                         k = lb_snapshot_find(r, snapshots[i], &v.snaps[v.nsnaps]);
+                        if (k == -EBADMSG || k == -EPROTONOSUPPORT) {
+                                /* found but unreadable: that is damage to report */
+                                if ((k = add_problem(ret, lb_error_get() ? lb_error_get() : "snapshot damaged")) < 0)
+                                        goto out;
+                                lb_error_clear();
+                                continue;
+                        }
                         if (k < 0)
                                 goto out;
                         v.nsnaps++;
@@ -364,7 +388,8 @@ int lb_verify(struct lb_repo *r, const char *const *snapshots, size_t n, const s
         c = lb_codec_new(0);
         ids = malloc((size_t)LB_MAP_SEGMENT_CHUNKS * LB_ID_SIZE);
         v.pack_used = calloc(v.index->npacks ? v.index->npacks : 1, sizeof(bool));
-        if (!c || !ids || !v.pack_used || lb_idset_init(&v.refs, v.index->n) < 0 || lb_idset_init(&v.bad, 64) < 0) {
+        v.pack_suspect = calloc(v.index->npacks ? v.index->npacks : 1, sizeof(bool));
+        if (!c || !ids || !v.pack_used || !v.pack_suspect || lb_idset_init(&v.refs, v.index->n) < 0 || lb_idset_init(&v.bad, 64) < 0) {
                 k = -ENOMEM;
                 goto out1;
         }
@@ -373,8 +398,29 @@ int lb_verify(struct lb_repo *r, const char *const *snapshots, size_t n, const s
         ret->blobs += v.refs.n;
         if ((k = check_packs(&v)) < 0)
                 goto out1;
-        if (opts->read_data && (k = read_data(&v, MAX(1u, nthreads))) < 0)
+        if ((k = read_data(&v, MAX(1u, nthreads), opts->read_data)) < 0)
                 goto out1;
+        /* Say, for each damaged pack, whether any data in it is lost. */
+        for (size_t p = 0; p < v.index->npacks; p++) {
+                if (!v.pack_suspect[p])
+                        continue;
+                size_t nbad = 0, nblobs = 0;
+                for (size_t e = 0; e < v.index->n; e++)
+                        if (v.index->v[e].loc.pack == p && lb_idset_get(&v.refs, v.index->v[e].id, NULL)) {
+                                nblobs++;
+                                nbad += lb_idset_get(&v.bad, v.index->v[e].id, NULL);
+                        }
+                char hex[2 * LB_ID_SIZE + 1], msg[256];
+                hex_encode(v.index->packs[p], LB_ID_SIZE, hex);
+                if (nbad == 0)
+                        snprintf(msg, sizeof(msg), "pack file %.16s is damaged, but every blob in it is intact "
+                                 "(%zu checked): only its directory or footer is hit", hex, nblobs);
+                else
+                        snprintf(msg, sizeof(msg), "pack file %.16s: %zu of the %zu blobs the snapshots use are damaged",
+                                 hex, nbad, nblobs);
+                if ((k = add_problem(ret, msg)) < 0)
+                        goto out1;
+        }
         if (v.bad.n && (k = report(&v, &pc, c, ids)) < 0)
                 goto out1;
         k = ret->ndamage || ret->nproblems ? -EBADMSG : 0;
@@ -386,6 +432,7 @@ out0:
         lb_codec_free(c);
         free(ids);
         free(v.pack_used);
+        free(v.pack_suspect);
         lb_idset_done(&v.refs);
         lb_idset_done(&v.bad);
         pthread_mutex_destroy(&v.lock);
