@@ -15,13 +15,15 @@ static uint64_t jnum(json_object *o, const char *k)
         return o && json_object_object_get_ex(o, k, &v) ? (uint64_t)json_object_get_int64(v) : 0;
 }
 
-static void print_fs(json_object *fs)
+static void print_fs(json_object *fs, uint64_t stored, bool with_stored)
 {
-        char a[32];
+        char a[32], b[32];
         json_object *v;
         const char *type = jstr(fs, "type");
         printf("%-8s %-12.12s %-36s %10s", *type ? type : "-", *jstr(fs, "label") ? jstr(fs, "label") : "-",
                *jstr(fs, "uuid") ? jstr(fs, "uuid") : "-", cli_bytes(jnum(fs, "used_bytes"), a));
+        if (with_stored)
+                printf(" %10s", cli_bytes(stored, b));
         if (json_object_object_get_ex(fs, "note", &v))
                 printf("  (%s)", json_object_get_string(v));
         printf("\n");
@@ -38,14 +40,14 @@ static void print_layout(const char *layout_json)
         if (!*table) {
                 printf("  contents    single volume\n  %-8s %-12s %-36s %10s\n  ", "fs", "label", "uuid", "used");
                 if (json_object_object_get_ex(d, "filesystem", &fs))
-                        print_fs(fs);
+                        print_fs(fs, 0, false);
                 json_object_put(d);
                 return;
         }
         printf("  table       %s, disk id %s, %llu-byte sectors\n", !strcmp(table, "dos") ? "MBR (dos)" : "GPT",
                jstr(d, "id"), (unsigned long long)jnum(d, "sector_size"));
-        printf("  %-3s %10s %10s  %-22s %-8s %-12s %-36s %10s\n", "#", "start", "size", "type", "fs", "label", "uuid",
-               "used");
+        printf("  %-3s %10s %10s  %-22s %-8s %-12s %-36s %10s %10s\n", "#", "start", "size", "type", "fs", "label",
+               "uuid", "used", "stored");
         if (json_object_object_get_ex(d, "partitions", &parts))
                 for (size_t i = 0; i < json_object_array_length(parts); i++) {
                         json_object *p = json_object_array_get_idx(parts, i);
@@ -53,7 +55,7 @@ static void print_layout(const char *layout_json)
                         printf("  %-3llu %10s %10s  %-22.22s ", (unsigned long long)jnum(p, "number"),
                                cli_bytes(jnum(p, "start"), a), cli_bytes(jnum(p, "size"), b), *tn ? tn : jstr(p, "type"));
                         if (json_object_object_get_ex(p, "filesystem", &fs))
-                                print_fs(fs);
+                                print_fs(fs, jnum(p, "stored_bytes"), true);
                         else
                                 printf("(extended partition)\n");
                 }

@@ -17,6 +17,7 @@ static const struct {
         { "info", cmd_info, "show a snapshot's images and statistics" },
         { "restore", cmd_restore, "restore an image of a snapshot to a device or file" },
         { "verify", cmd_verify, "check a repository's structure and data" },
+        { "diff", cmd_diff, "show which byte ranges of a disk changed between two snapshots" },
 };
 
 static void usage(FILE *f)

@@ -346,6 +346,9 @@ static int process_chunk(struct worker *w, struct image_job *job, uint64_t chunk
                 atomic_fetch_add(&job->new_chunks, 1);
                 atomic_fetch_add(&job->new_bytes, len);
                 atomic_fetch_add(&job->stored_bytes, stored);
+                struct lb_partition *p = lb_disk_partition_at(&job->layout, off);
+                if (p) /* the partition the chunk starts in gets the credit */
+                        __atomic_fetch_add(&p->stored_bytes, stored, __ATOMIC_RELAXED);
         } else {
                 atomic_fetch_add(&job->dedup_chunks, 1);
         }
@@ -779,6 +782,8 @@ out:
                         st->unchanged_chunks = j->unchanged_chunks;
                         st->new_bytes = j->new_bytes;
                         st->stored_bytes = j->stored_bytes;
+                        json_object_put(j->im->disk); /* again, now with what each partition added */
+                        j->im->disk = lb_disk_layout_to_json(&j->layout);
                         ret->bytes_total += j->src.size;
                         ret->bytes_read += st->bytes_read;
                         ret->stored_bytes += st->stored_bytes;

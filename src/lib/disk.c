@@ -228,6 +228,14 @@ int lb_disk_relocate_gpt(int fd, const char *path)
         return 0;
 }
 
+struct lb_partition *lb_disk_partition_at(struct lb_disk_layout *l, uint64_t off)
+{
+        for (size_t i = 0; i < l->nparts; i++) /* sorted by start; few entries */
+                if (!l->parts[i].container && off >= l->parts[i].start && off < l->parts[i].start + l->parts[i].size)
+                        return &l->parts[i];
+        return NULL;
+}
+
 void lb_disk_layout_done(struct lb_disk_layout *l)
 {
         free(l->parts);
@@ -276,8 +284,10 @@ json_object *lb_disk_layout_to_json(const struct lb_disk_layout *l)
                 json_object_object_add(j, "uuid", json_object_new_string(p->uuid));
                 json_object_object_add(j, "name", json_object_new_string(p->name));
                 json_object_object_add(j, "container", json_object_new_boolean(p->container));
-                if (!p->container)
+                if (!p->container) {
                         json_object_object_add(j, "filesystem", fs_to_json(&p->fs, p->all_blocks, p->note, p->used_bytes));
+                        json_object_object_add(j, "stored_bytes", json_object_new_int64((int64_t)p->stored_bytes));
+                }
                 json_object_array_add(parts, j);
         }
         json_object_object_add(o, "partitions", parts);
@@ -376,6 +386,8 @@ int lb_disk_layout_from_json(json_object *o, struct lb_disk_layout *l)
                 get_str(j, "name", p->name, sizeof(p->name));
                 fs_from_json(get(j, "filesystem", json_type_object), &p->fs, &p->all_blocks, p->note, sizeof(p->note),
                              &p->used_bytes);
+                json_object *sb = get(j, "stored_bytes", json_type_int);
+                p->stored_bytes = sb && json_object_get_int64(sb) > 0 ? (uint64_t)json_object_get_int64(sb) : 0;
                 l->nparts++;
         }
         return 0;

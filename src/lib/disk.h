@@ -23,6 +23,7 @@ struct lb_partition {
         bool all_blocks;      /* stored whole (unknown fs, LUKS, damaged...) */
         char note[160];       /* why all blocks */
         uint64_t used_bytes;
+        uint64_t stored_bytes; /* what this backup added to the repository for it */
 };
 
 struct lb_disk_layout {
@@ -44,6 +45,9 @@ struct lb_disk_layout {
  * holds: unreadable tables or filesystems fall back to "all blocks" with a
  * warning. */
 int lb_disk_scan(int fd, const char *path, uint64_t size, struct lb_disk_layout *layout, struct lb_extents *used);
+/* The partition holding byte off of the disk, or NULL (gaps, containers). */
+struct lb_partition *lb_disk_partition_at(struct lb_disk_layout *l, uint64_t off);
+
 /* After a disk image was written onto a larger disk: move the backup GPT
  * (header and entries) to the new end of the disk, so the whole disk is
  * usable and firmware finds the backup where it belongs. */

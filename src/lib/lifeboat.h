@@ -115,6 +115,15 @@ struct lb_restore_result {
 int lb_restore(struct lb_repo *r, const struct lb_snapshot *s, const char *target, const struct lb_restore_opts *opts,
                struct lb_restore_result *ret);
 
+/* ---- diff ---- */
+struct lb_diff_range {
+        uint64_t offset, length;
+};
+/* Byte ranges of image `image` that differ between snapshots a and b
+ * (compared chunk by chunk through their maps; no data is read). */
+int lb_snapshot_diff(struct lb_repo *r, const struct lb_snapshot *a, const struct lb_snapshot *b, size_t image,
+                     struct lb_diff_range **ret, size_t *ret_n, uint64_t *ret_bytes);
+
 /* ---- verify ---- */
 struct lb_verify_opts {
         bool read_data;
