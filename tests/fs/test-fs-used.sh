@@ -11,7 +11,10 @@
 #     reads as zeros), run the filesystem's checker on the copy and compare
 #     every file with the original,
 #   - the same with the filesystem inside a bigger file at an offset,
-#   - damaged and random volumes give a clean error.
+#   - damaged and random volumes give a clean error,
+#   - XFS: a clean log (also after it wrapped) is mapped, a dirty one (copy
+#     of a mounted or frozen filesystem, forced shutdown) refused ("xfs-log"
+#     runs only these; "xfs" includes them).
 # Needs root (loop devices, mounts). Cleans up its own loop devices and
 # mounts only, also on failure.
 set -u
@@ -440,6 +443,223 @@ test_fs() {
         rm -f "$img"
 }
 
+# ---- XFS log: the free-space trees are only current when the log is clean --
+
+be32_at() { # FILE OFFSET
+        local h
+        h=$(od -An -t x1 -j "$2" -N 4 "$1" | tr -d ' \n')
+        echo $((16#${h:-0}))
+}
+be32_put() { # FILE OFFSET VALUE
+        printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $(($3 >> 24 & 255)) $(($3 >> 16 & 255)) $(($3 >> 8 & 255)) $(($3 & 255)))" |
+                dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+# Where the internal log is: XLOG_OFF (bytes) and XLOG_BBS (512-byte blocks).
+xfs_log_geometry() { # IMG
+        local logstart=0 agblklog=0 agblocks=0 blocksize=0 logblocks=0
+        eval "$(xfs_db -r -c 'sb 0' -c 'p logstart' -c 'p agblklog' -c 'p agblocks' -c 'p blocksize' -c 'p logblocks' "$1" |
+                sed -n 's/^\([a-z]*\) = \([0-9]*\)$/\1=\2/p')"
+        XLOG_OFF=$((((logstart >> agblklog) * agblocks + (logstart & ((1 << agblklog) - 1))) * blocksize))
+        XLOG_BBS=$((logblocks * blocksize / 512))
+}
+# The pass ("cycle") that wrote a log block: its first word, or for a record
+# header the word after the magic.
+xlog_cycle() { # IMG BB
+        local off=$((XLOG_OFF + $2 * 512)) w
+        w=$(be32_at "$1" "$off")
+        [ "$w" = $((0xfeedbabe)) ] && w=$(be32_at "$1" $((off + 4)))
+        echo "$w"
+}
+# xfs_logprint's view: CLEAN or DIRTY, and the head block.
+xlog_state() { xfs_logprint -t "$1" 2>/dev/null | sed -n 's/.*state: <\([A-Z]*\)>.*/\1/p' | head -n 1; }
+xlog_head() { xfs_logprint -t "$1" 2>/dev/null | sed -n 's/.*head: \([0-9]*\).*/\1/p' | head -n 1; }
+
+# A clean log: xfs_logprint agrees, the reader maps it, and the copy with
+# unused bytes zeroed passes the checker and holds every file.
+xfs_log_clean() { # TAG IMG
+        local tag=$1 img=$2 st dev
+        st=$(xlog_state "$img")
+        if [ "$st" = CLEAN ]; then ok "$tag: xfs_logprint reports a clean log"; else notok "$tag: xfs_logprint reports a clean log (says '$st')"; return; fi
+        loop_attach "$img" -r || { notok "$tag: attach the image"; return; }
+        dev=$LOOPDEV
+        fs_manifest xfs "$dev" "$WORK/log.manifest" 2>"$WORK/err" || { notok "$tag: read the image"; diag "$WORK/err"; }
+        loop_detach "$dev"
+        verify xfs "$img" 0 "$(stat -c %s "$img")" "$WORK/log.manifest" "$tag"
+}
+
+# A dirty log: xfs_logprint and xfs_repair -n say so, the reader refuses it;
+# after the kernel replays the log it is clean and mapped again.
+xfs_log_dirty() { # TAG IMG
+        local tag=$1 img=$2 st rc dev mnt=$WORK/mnt-log
+        st=$(xlog_state "$img")
+        if [ "$st" = DIRTY ] && xfs_repair -n -f "$img" 2>&1 | grep -q 'valuable metadata changes in a log'; then
+                ok "$tag: xfs_logprint and xfs_repair -n report a dirty log"
+        else
+                notok "$tag: xfs_logprint and xfs_repair -n report a dirty log (xfs_logprint says '$st')"
+        fi
+        "$DUMP" "$img" >"$WORK/out" 2>&1
+        rc=$?
+        if [ $rc = 3 ] && grep -q '^error=.*XFS log needs recovery' "$WORK/out"; then
+                ok "$tag: reader refuses it ($(sed -n 's/^error=//p' "$WORK/out" | head -c 60)...)"
+        else
+                notok "$tag: reader refuses it (exit $rc)"
+                diag "$WORK/out"
+        fi
+        loop_attach "$img" || { notok "$tag: attach for log replay"; return; }
+        dev=$LOOPDEV
+        if do_mount mount -o nouuid "$dev" "$mnt" && do_umount "$mnt"; then
+                loop_detach "$dev"
+                xfs_log_clean "$tag, after log replay" "$img"
+        else
+                loop_detach "$dev"
+                notok "$tag: mount to replay the log"
+        fi
+}
+
+# Whatever xfs_logprint says, the reader must agree (a frozen filesystem's
+# log is covered, not unmounted: dirty on the kernels we know).
+xfs_log_agree() { # TAG IMG
+        if [ "$(xlog_state "$2")" = DIRTY ]; then xfs_log_dirty "$1" "$2"; else xfs_log_clean "$1" "$2"; fi
+}
+
+# Many mount / write / unmount cycles; after each unmount xfs_logprint and the
+# reader must both call the log clean. Prints one TAP line.
+xfs_log_churn() { # TAG IMG CYCLES MOUNT-OPTS
+        local tag=$1 img=$2 cycles=$3 opts=$4 dev c i st rc bad=0 heads="" mnt=$WORK/mnt-log
+        loop_attach "$img" || { notok "$tag: attach"; return; }
+        dev=$LOOPDEV
+        for ((c = 1; c <= cycles; c++)); do
+                do_mount mount ${opts:+-o "$opts"} "$dev" "$mnt" || { bad=$((bad + 1)); break; }
+                mkdir -p "$mnt/t$c"
+                (cd "$mnt/t$c" && seq 1 $((1500 + c * 997)) | xargs touch)
+                for i in 1 2 3 4 5 6; do gen $((c * 100 + i)) $((i * 3001)) >"$mnt/t$c/data$i" && sync; done
+                rm -rf "${mnt:?}/t$((c - 1))"
+                [ $c = "$cycles" ] && cp -a "$SRC_SMALL/." "$mnt/"
+                do_umount "$mnt" || { bad=$((bad + 1)); break; }
+                st=$(xlog_state "$img")
+                "$DUMP" "$img" >"$WORK/out" 2>&1
+                rc=$?
+                heads="$heads $(xlog_head "$img")"
+                if [ "$st" != CLEAN ] || [ $rc != 0 ]; then
+                        bad=$((bad + 1))
+                        { echo "cycle $c: xfs_logprint says '$st', reader exit $rc"; cat "$WORK/out"; } >>"$WORK/churn.fail"
+                fi
+        done
+        loop_detach "$dev"
+        if [ $bad = 0 ]; then
+                ok "$tag: after each of $cycles unmounts xfs_logprint and the reader find the log clean (heads at$heads)"
+        else
+                notok "$tag: $bad of $cycles unmounts: xfs_logprint or the reader not clean"
+                diag "$WORK/churn.fail"
+        fi
+        rm -f "$WORK/churn.fail"
+}
+
+xfs_log_wrapped() { # TAG IMG
+        local c
+        xfs_log_geometry "$2"
+        c=$(xlog_cycle "$2" 0)
+        if [ "$c" -ge 2 ]; then ok "$1: the log has wrapped (block 0 is of pass $c)"; else skip "$1: the log has not wrapped (pass $c; mkfs refused a small log?)"; fi
+}
+
+# Forged logs that must be refused (whatever the kernel would make of them):
+# a block past the head written by the current pass (a write in flight), and
+# an unmount record turned into an ordinary one (checksum cleared, as mkfs
+# writes it, so that the op flags are what is tested). Control: only the
+# checksum cleared is still clean.
+xfs_log_forge() { # TAG IMG
+        local tag=$1 img=$2 f=$WORK/forged.img head c b rec rc k
+        xfs_log_geometry "$img"
+        head=$(xlog_head "$img")
+        c=$(xlog_cycle "$img" $(((head + XLOG_BBS - 1) % XLOG_BBS)))
+        b=$((head + 5))
+        [ $b -ge "$XLOG_BBS" ] && b=$((b - XLOG_BBS)) && c=$((c + 1))
+        cp --sparse=always "$img" "$f"
+        be32_put "$f" $((XLOG_OFF + b * 512)) "$c"
+        "$DUMP" "$f" >"$WORK/out" 2>&1
+        rc=$?
+        if [ $rc = 3 ]; then ok "$tag: a block written past the unmount record is refused"; else notok "$tag: a block written past the unmount record (exit $rc)"; diag "$WORK/out"; fi
+
+        rec=$(((head + XLOG_BBS - 1) % XLOG_BBS))
+        for ((k = 0; k < 1100; k++)); do
+                [ "$(be32_at "$img" $((XLOG_OFF + rec * 512)))" = $((0xfeedbabe)) ] && break
+                rec=$(((rec + XLOG_BBS - 1) % XLOG_BBS))
+        done
+        cp --sparse=always "$img" "$f"
+        be32_put "$f" $((XLOG_OFF + rec * 512 + 32)) 0
+        "$DUMP" "$f" >"$WORK/out" 2>&1
+        rc=$?
+        if [ $rc = 0 ]; then ok "$tag: unmount record with its checksum cleared is still clean"; else notok "$tag: unmount record with its checksum cleared (exit $rc)"; diag "$WORK/out"; fi
+        printf '\0' | dd of="$f" bs=1 seek=$((XLOG_OFF + ((rec + 1) % XLOG_BBS) * 512 + 9)) conv=notrunc status=none
+        "$DUMP" "$f" >"$WORK/out" 2>&1
+        rc=$?
+        if [ $rc = 3 ] && grep -q 'XFS log needs recovery' "$WORK/out"; then ok "$tag: head record without the unmount flag is refused"; else notok "$tag: head record without the unmount flag (exit $rc)"; diag "$WORK/out"; fi
+        rm -f "$f"
+}
+
+# mkfs.xfs refuses logs under 64 MiB outside fstests; a small log wraps fast.
+mkfs_xfs_small_log() { # IMG SIZE LOG-OPTS
+        rm -f "$1" && truncate -s "$2" "$1" || return 1
+        TEST_DIR=$WORK TEST_DEV=$1 QA_CHECK_FS=1 mkfs.xfs -q -f -l "$3" "$1" 2>/dev/null || mkfs.xfs -q -f "$1"
+}
+
+test_xfs_log() {
+        local img=$WORK/xfs-log.img mnt=$WORK/mnt-log dev i
+
+        # (a) clean: fresh filesystems of several sizes, with and without files
+        rm -f "$img" && truncate -s 300M "$img" && mkfs.xfs -q -f "$img"
+        xfs_log_clean "xfs log, fresh 300 MiB" "$img"
+        rm -f "$img" && truncate -s 2G "$img" && mkfs.xfs -q -f "$img"
+        xfs_log_clean "xfs log, fresh 2 GiB (sparse)" "$img"
+        xfs_log_churn "xfs log, 2 GiB, 64 MiB log" "$img" 2 ""
+        xfs_log_clean "xfs log, 2 GiB with files" "$img"
+
+        # (a) clean after many cycles that wrap a small log, then forged variants
+        mkfs_xfs_small_log "$img" 300M size=1368b
+        xfs_log_churn "xfs log, small log" "$img" 7 ""
+        xfs_log_wrapped "xfs log, small log" "$img"
+        xfs_log_clean "xfs log, small log after wrapping" "$img"
+        xfs_log_forge "xfs log, small log" "$img"
+        xfs_log_geometry "$img"
+        fuzz "xfs log, small log, around the head" xfs "$img" $((XLOG_OFF + ($(xlog_head "$img") + XLOG_BBS - 24) % XLOG_BBS * 512)) \
+                16384 "${FUZZ_ROUNDS:-40}"
+        # records with extra header blocks (256 KiB in-core logs) and log stripe padding
+        mkfs_xfs_small_log "$img" 300M size=1920b,su=64k
+        xfs_log_churn "xfs log, stripe unit 64 KiB, 128 KiB in-core logs" "$img" 5 logbsize=128k
+        xfs_log_wrapped "xfs log, stripe unit 64 KiB" "$img"
+        xfs_log_clean "xfs log, stripe unit 64 KiB after wrapping" "$img"
+
+        # (b) dirty: copies of a mounted filesystem, and a forced shutdown
+        rm -f "$img" && truncate -s 300M "$img" && mkfs.xfs -q -f "$img"
+        loop_attach "$img" || { notok "xfs log: attach"; return; }
+        dev=$LOOPDEV
+        if do_mount mount "$dev" "$mnt"; then
+                cp -a "$SRC_SMALL/." "$mnt/" && sync
+                cp --sparse=always "$img" "$WORK/xfs-mounted.img"
+                for i in 1 2 3 4 5; do gen $((500 + i)) 70000 >"$mnt/frozen$i"; done
+                sync && xfs_freeze -f "$mnt" && cp --sparse=always "$img" "$WORK/xfs-frozen.img"
+                xfs_freeze -u "$mnt"
+                rm -rf "${mnt:?}/dir1" && gen 600 300000 >"$mnt/shutdown" && sync
+                xfs_io -x -c 'shutdown -f' "$mnt"
+                do_umount "$mnt"
+        else
+                notok "xfs log: mount"
+        fi
+        loop_detach "$dev"
+        xfs_log_dirty "xfs log, copy of a mounted filesystem after sync" "$WORK/xfs-mounted.img"
+        xfs_log_agree "xfs log, copy of a frozen filesystem" "$WORK/xfs-frozen.img"
+        xfs_log_dirty "xfs log, after a forced shutdown" "$img"
+        rm -f "$img" "$WORK/xfs-mounted.img" "$WORK/xfs-frozen.img"
+
+        # An external log cannot be checked: -EOPNOTSUPP
+        rm -f "$img" "$WORK/xfs-logdev.img" && truncate -s 300M "$img" && truncate -s 64M "$WORK/xfs-logdev.img" &&
+                mkfs.xfs -q -f -l logdev="$WORK/xfs-logdev.img",size=64m "$img"
+        "$DUMP" "$img" >"$WORK/out" 2>&1
+        i=$?
+        if [ $i = 2 ]; then ok "xfs log, external log device: -EOPNOTSUPP"; else notok "xfs log, external log device (exit $i)"; diag "$WORK/out"; fi
+        rm -f "$img" "$WORK/xfs-logdev.img"
+}
+
 cleanup_mounts_loops() {
         local i
         for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount "${MOUNTS[i]}" 2>/dev/null; done
@@ -455,7 +675,11 @@ make_tree "$SRC_FULL" 400 8192
 make_tree "$SRC_SMALL" 60 512
 
 for fs in $ONLY; do
-        test_fs "$fs"
+        case $fs in
+        xfs-log) test_xfs_log ;;
+        *) test_fs "$fs"
+                [ "$fs" = xfs ] && test_xfs_log ;;
+        esac
 done
 
 # Random garbage: no filesystem, and every reader refuses it cleanly.
