@@ -16,9 +16,9 @@ T ?=
 # Build: compiler, meson, libraries. Tests: filesystems, loop devices,
 # partitioning, /usr/bin/time, python3 (JSON checks). Bench: partclone,
 # fsarchiver.
-DEPS := build-essential meson ninja-build pkg-config libzstd-dev libssl-dev libjson-c-dev \
+DEPS := build-essential attr meson ninja-build pkg-config libzstd-dev libssl-dev libjson-c-dev \
 	zstd e2fsprogs util-linux fdisk time python3 xfsprogs dosfstools mtools ntfs-3g \
-	btrfs-progs fuse3 libfuse3-dev libext2fs-dev libblkid-dev libfdisk-dev partclone fsarchiver
+	btrfs-progs fuse3 libfuse3-dev fusefat libext2fs-dev libblkid-dev libfdisk-dev partclone fsarchiver
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -164,6 +164,14 @@ static int scan_table(struct fdisk_context *cxt, int fd, const char *path, struc
         return 0;
 }
 
+static bool has_protective_entry(const struct lb_disk_layout *l)
+{
+        for (size_t i = 0; i < l->nparts; i++)
+                if (!strcmp(l->parts[i].type, "0xee"))
+                        return true;
+        return false;
+}
+
 int lb_disk_scan(int fd, const char *path, uint64_t size, struct lb_disk_layout *l, struct lb_extents *used)
 {
         memset(l, 0, sizeof(*l));
@@ -182,9 +190,25 @@ int lb_disk_scan(int fd, const char *path, uint64_t size, struct lb_disk_layout 
                                 snprintf(l->table, sizeof(l->table), "%s", name);
                                 r = scan_table(cxt, fd, path, l, used);
                                 fdisk_unref_context(cxt);
-                                if (r < 0)
+                                if (r < 0) {
                                         lb_disk_layout_done(l);
-                                return r;
+                                        return r;
+                                }
+                                if (!strcmp(name, "dos") && has_protective_entry(l)) {
+                                        /* Only the protective MBR of a GPT disk is left. */
+                                        lb_warn("%s: its GPT is damaged beyond repair (both headers unreadable, only "
+                                                "the protective MBR is left): imaging the whole disk as raw data", path);
+                                        lb_disk_layout_done(l);
+                                        lb_extents_free(used);
+                                        memset(l, 0, sizeof(*l));
+                                        l->size = size;
+                                        l->sector_size = 512;
+                                        l->all_blocks = true;
+                                        snprintf(l->note, sizeof(l->note), "all blocks: damaged GPT (raw image)");
+                                        l->used_bytes = size;
+                                        return lb_extents_add(used, 0, size);
+                                }
+                                return 0;
                         }
                         lb_warn("%s: %s partition tables are not understood; imaging the whole disk", path,
                                 name ? name : "unknown");
@@ -198,23 +222,28 @@ int lb_disk_scan(int fd, const char *path, uint64_t size, struct lb_disk_layout 
                           &l->used_bytes, used);
 }
 
-/* While relocating, libfdisk's "will be corrected by write" is what we want. */
-static int quiet_ask_cb(struct fdisk_context *cxt, struct fdisk_ask *ask, void *data)
+/* While fixing, libfdisk's "will be corrected by write" is what we want;
+ * any warning means the GPT on the target needs rewriting. */
+static int fix_ask_cb(struct fdisk_context *cxt, struct fdisk_ask *ask, void *data)
 {
         (void)cxt;
-        (void)data;
         int t = fdisk_ask_get_type(ask);
-        return t == FDISK_ASKTYPE_WARN || t == FDISK_ASKTYPE_WARNX || t == FDISK_ASKTYPE_INFO ? 0 : -EINVAL;
+        if (t == FDISK_ASKTYPE_WARN || t == FDISK_ASKTYPE_WARNX) {
+                *(bool *)data = true;
+                return 0;
+        }
+        return t == FDISK_ASKTYPE_INFO ? 0 : -EINVAL;
 }
 
-int lb_disk_relocate_gpt(int fd, const char *path)
+int lb_disk_relocate_gpt(int fd, const char *path, bool always)
 {
         struct fdisk_context *cxt = fdisk_new_context();
+        bool warned = false;
         if (!cxt)
                 return -ENOMEM;
-        fdisk_set_ask(cxt, quiet_ask_cb, NULL);
+        fdisk_set_ask(cxt, fix_ask_cb, &warned);
         int r = fdisk_assign_device_by_fd(cxt, fd, path, 0);
-        if (r == 0 && fdisk_is_label(cxt, GPT)) {
+        if (r == 0 && fdisk_is_label(cxt, GPT) && (always || warned)) {
                 /* Rewriting a GPT places the backup at the end of the device
                  * and extends the usable area (as sfdisk --relocate does). */
                 fdisk_gpt_enable_minimize(fdisk_get_label(cxt, NULL), 0);

@@ -48,10 +48,11 @@ int lb_disk_scan(int fd, const char *path, uint64_t size, struct lb_disk_layout 
 /* The partition holding byte off of the disk, or NULL (gaps, containers). */
 struct lb_partition *lb_disk_partition_at(struct lb_disk_layout *l, uint64_t off);
 
-/* After a disk image was written onto a larger disk: move the backup GPT
- * (header and entries) to the new end of the disk, so the whole disk is
- * usable and firmware finds the backup where it belongs. */
-int lb_disk_relocate_gpt(int fd, const char *path);
+/* After a disk image was written: rewrite its GPT when the target is larger
+ * (always: the backup GPT moves to the new end, so the whole disk is usable
+ * and firmware finds the backup where it belongs) or when libfdisk finds
+ * anything wrong with it (a primary header that was damaged on the source). */
+int lb_disk_relocate_gpt(int fd, const char *path, bool always);
 void lb_disk_layout_done(struct lb_disk_layout *l);
 json_object *lb_disk_layout_to_json(const struct lb_disk_layout *l);
 int lb_disk_layout_from_json(json_object *o, struct lb_disk_layout *l);

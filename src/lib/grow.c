@@ -165,23 +165,53 @@ static int grow_fs(const char *dev, const struct lb_partition *p)
                             "grow it with its own tools", p->number, t[0] ? t : "unknown");
 }
 
-int lb_grow_last_partition(int fd, const char *target, const struct lb_disk_layout *layout, unsigned *ret_part)
+static const struct lb_partition *last_partition(const struct lb_disk_layout *layout)
 {
         const struct lb_partition *last = NULL;
         for (size_t i = 0; i < layout->nparts; i++)
                 if (!layout->parts[i].container && (!last || layout->parts[i].start > last->start))
                         last = &layout->parts[i];
+        return last;
+}
+
+static bool growable(const char *t)
+{
+        static const char *const types[] = { "ext2", "ext3", "ext4", "xfs", "btrfs", "ntfs", "swap" };
+        for (size_t i = 0; i < ELEMENTSOF(types); i++)
+                if (!strcmp(t, types[i]))
+                        return true;
+        return false;
+}
+
+int lb_grow_check(const struct lb_disk_layout *layout)
+{
+        const struct lb_partition *last = last_partition(layout);
+        if (!layout->table[0])
+                return lb_error_set(-EINVAL, "--grow: the image has no partition table; nothing to grow");
         if (!last)
                 return lb_error_set(-ENOENT, "--grow: the image has no partition to grow");
         if (!strcmp(layout->table, "dos") && last->number > 4)
                 return lb_error_set(-EOPNOTSUPP, "--grow: the last partition (%u) is a logical partition; growing "
-                                    "those is not supported", last->number);
+                                    "those is not supported. Nothing was written", last->number);
+        if (!growable(last->fs.type))
+                return lb_error_set(-EOPNOTSUPP, "--grow: the last partition (%u) holds %s, which Lifeboat cannot "
+                                    "grow (it grows ext2/3/4, XFS, btrfs, NTFS and swap). Nothing was written",
+                                    last->number, last->fs.type[0] ? last->fs.type : "no filesystem it knows");
+        return 0;
+}
+
+int lb_grow_last_partition(int fd, const char *target, const struct lb_disk_layout *layout, unsigned *ret_part)
+{
+        int r = lb_grow_check(layout);
+        if (r < 0)
+                return r;
+        const struct lb_partition *last = last_partition(layout);
 
         struct fdisk_context *cxt = fdisk_new_context();
         struct fdisk_partition *pa = NULL;
         if (!cxt)
                 return -ENOMEM;
-        int r = fdisk_assign_device_by_fd(cxt, fd, target, 0);
+        r = fdisk_assign_device_by_fd(cxt, fd, target, 0);
         uint64_t ss = 512, start = 0, size = 0;
         if (r == 0)
                 r = fdisk_has_label(cxt) ? 0 : -EBADMSG;

@@ -12,5 +12,9 @@
  * gets the partition number grown. */
 int lb_grow_last_partition(int fd, const char *target, const struct lb_disk_layout *layout, unsigned *ret_part);
 
+/* Can the last partition of this layout and its filesystem be grown? Checked
+ * before a restore writes anything. */
+int lb_grow_check(const struct lb_disk_layout *layout);
+
 /* A loop device over [offset, offset+size) of fd, detached on last close. */
 int lb_loop_attach(int fd, uint64_t offset, uint64_t size, bool read_only, char *ret_path, size_t len);

@@ -199,6 +199,24 @@ static void *rworker_main(void *arg)
         return NULL;
 }
 
+/* A partition table is in sectors: a disk with other sectors would read it
+ * wrong. Files have no sector size. */
+static int check_sector_size(const char *target, uint32_t want)
+{
+        struct stat st;
+        if (stat(target, &st) < 0 || !S_ISBLK(st.st_mode))
+                return 0;
+        int fd = open(target, O_RDONLY | O_CLOEXEC), ss = 0;
+        if (fd < 0)
+                return 0; /* lb_target_open reports it */
+        int r = ioctl(fd, BLKSSZGET, &ss);
+        close(fd);
+        if (r == 0 && ss > 0 && (uint32_t)ss != want)
+                return lb_error_set(-EINVAL, "target %s has %d-byte sectors, the image's partition table is for "
+                                    "%u-byte sectors: it would not be readable there", target, ss, want);
+        return 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
         uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -287,6 +305,19 @@ int lb_restore(struct lb_repo *r, const struct lb_snapshot *s, const char *targe
                         goto out;
                 }
         }
+        if (!opts->partition && rs.im->disk) {
+                struct lb_disk_layout lay;
+                if (lb_disk_layout_from_json(rs.im->disk, &lay) == 0) {
+                        k = 0;
+                        if (opts->grow)
+                                k = lb_grow_check(&lay);
+                        if (k == 0 && lay.table[0])
+                                k = check_sector_size(target, lay.sector_size);
+                        lb_disk_layout_done(&lay);
+                        if (k < 0)
+                                goto out;
+                }
+        }
         k = lb_target_open(target, rs.win_len, opts->force, &t);
         if (k < 0)
                 goto out;
@@ -351,14 +382,15 @@ int lb_restore(struct lb_repo *r, const struct lb_snapshot *s, const char *targe
                 k = lb_error_set(-errno, "cannot flush %s: %m", target);
                 goto out_workers;
         }
-        if (!opts->partition && t.size > rs.im->size && !rs.ndamaged) {
+        if (!opts->partition && !rs.ndamaged) {
                 struct lb_disk_layout lay;
                 if (rs.im->disk && lb_disk_layout_from_json(rs.im->disk, &lay) == 0) {
-                        if (!strcmp(lay.table, "gpt") && (k = lb_disk_relocate_gpt(t.fd, target)) < 0) {
+                        if (!strcmp(lay.table, "gpt") &&
+                            (k = lb_disk_relocate_gpt(t.fd, target, t.size > rs.im->size)) < 0) {
                                 lb_disk_layout_done(&lay);
                                 goto out_workers;
                         }
-                        if (opts->grow && lay.table[0] &&
+                        if (opts->grow && lay.table[0] && t.size > rs.im->size &&
                             (k = lb_grow_last_partition(t.fd, target, &lay, &ret->grown_partition)) < 0) {
                                 lb_disk_layout_done(&lay);
                                 goto out_workers;

@@ -194,13 +194,16 @@ int lb_fs_used(int fd, uint64_t offset, uint64_t size, struct lb_extents *ret, s
         }
 
         r = ops->used(fd, offset, size, ret, info);
+        /* Report what blkid (and so lsblk) shows, also when the reader failed. */
+        snprintf(info->type, sizeof(info->type), "%s", type);
         if (r < 0) {
                 lb_extents_free(ret); /* no partial results */
+                if (label[0])
+                        snprintf(info->label, sizeof(info->label), "%s", label);
+                if (uuid[0])
+                        snprintf(info->uuid, sizeof(info->uuid), "%s", uuid);
                 return r;
         }
-
-        /* Report what blkid (and so lsblk) shows. */
-        snprintf(info->type, sizeof(info->type), "%s", type);
         if (label[0])
                 snprintf(info->label, sizeof(info->label), "%s", label);
         if (uuid[0])
