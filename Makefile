@@ -7,6 +7,7 @@
 #   make check   deps + build, then tests/run.sh (T=t0003 runs a subset)
 #   make demo    deps + build, then tests/demo.sh: a backup/restore walkthrough
 #   make bench   deps + build, then bench/compare.sh
+#   make media   deps + build, then $(BUILD)/lifeboat-rescue.iso (MEDIA_OPTS; RUN_MEDIA_TESTS=0: check skips tests/media)
 #   make clean   remove $(BUILD)
 
 SHELL := /bin/bash
@@ -19,6 +20,8 @@ T ?=
 DEPS := build-essential attr meson ninja-build pkg-config libzstd-dev libssl-dev libjson-c-dev \
 	zstd e2fsprogs util-linux fdisk time python3 xfsprogs dosfstools mtools ntfs-3g \
 	btrfs-progs fuse3 libfuse3-dev fusefat libext2fs-dev libblkid-dev libfdisk-dev partclone fsarchiver
+DEPS += xorriso isolinux syslinux-common grub-efi-amd64-bin grub-common mtools dosfstools busybox-static cpio kmod qemu-system-x86 ovmf linux-image-amd64
+export RUN_MEDIA_TESTS ?= 1
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -52,6 +55,10 @@ bench: deps build
 	@if [ ! -x bench/compare.sh ] && [ ! -f bench/compare.sh ]; then \
 		echo "bench: bench/compare.sh does not exist yet" >&2; exit 1; fi
 	bash bench/compare.sh
+
+.PHONY: media
+media: deps build
+	$(BUILD)/src/cli/lifeboat media create --output $(BUILD)/lifeboat-rescue.iso $(MEDIA_OPTS)
 
 clean:
 	rm -rf $(BUILD)

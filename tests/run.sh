@@ -122,6 +122,8 @@ for t in "$TOP"/tests/cli/t[0-9]*.sh; do
 	[ -f "$t" ] || continue
 	add cli "$(basename "$t" .sh)" tap 0 "" "bash$R$t"
 done
+# the recovery media tests (QEMU), unless RUN_MEDIA_TESTS=0
+[ "${RUN_MEDIA_TESTS:-1}" = 0 ] || for t in "$TOP"/tests/media/t[0-9]*.sh; do [ -f "$t" ] && add media "$(basename "$t" .sh)" tap 0 "" "bash$R$t"; done
 
 selected() {
 	local kind=$1 name=$2 p

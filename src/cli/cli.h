@@ -53,3 +53,4 @@ int cmd_info(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_media(int argc, char **argv);

@@ -18,6 +18,7 @@ static const struct {
         { "restore", cmd_restore, "restore an image of a snapshot to a device or file" },
         { "verify", cmd_verify, "check a repository's structure and data" },
         { "diff", cmd_diff, "show which byte ranges of a disk changed between two snapshots" },
+        { "media", cmd_media, "build recovery media: a bootable ISO that restores or backs up offline" },
 };
 
 static void usage(FILE *f)

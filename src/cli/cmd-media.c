@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* lifeboat media: recovery media. The work is done by the builder script
+ * media/mkrescue.sh (in the style of wimlib's mkwinpeimg); this command finds
+ * the script next to the binary, in the source tree or in the installed share
+ * directory and executes it with the options, telling it which lifeboat binary
+ * to put on the media (this one) through LIFEBOAT_BIN. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char usage[] =
+        "Usage: lifeboat media create --output FILE.iso [--kernel VMLINUZ] [--repo LOCATION]\n"
+        "                             [--config FILE] [--timeout S] [--append ARGS]\n"
+        "Build recovery media: a hybrid ISO image (CD or USB stick, BIOS or UEFI) with a\n"
+        "Linux kernel, this lifeboat binary and the tools a restore needs. Booted, it\n"
+        "runs a menu on the console, or an unattended restore or backup when the\n"
+        "configuration names one. See docs/RECOVERY.md.\n"
+        "  --output FILE    the ISO image to write\n"
+        "  --kernel FILE    the kernel (default: the newest /boot/vmlinuz-*); its modules\n"
+        "                   come from /lib/modules/VERSION\n"
+        "  --repo LOCATION  where the media looks for the repository: DEVICE:/PATH\n"
+        "                   (DEVICE: /dev/sdb1, LABEL=name or UUID=uuid) or auto\n"
+        "  --config FILE    the media's configuration (key=value lines; see\n"
+        "                   media/lifeboat.conf.example)\n"
+        "  --timeout S      seconds the boot menu waits (default 5)\n"
+        "  --append ARGS    more kernel command line arguments\n"
+        "The builder is media/mkrescue.sh; LIFEBOAT_MEDIA_DIR names its directory.\n";
+
+/* out = a + b, if that fits and is a readable file */
+static bool try_path(char *out, size_t len, const char *a, const char *b)
+{
+        int n = snprintf(out, len, "%s%s", a, b);
+        return n > 0 && (size_t)n < len && access(out, R_OK) == 0;
+}
+
+/* The directory of the running binary, or "" */
+static void exe_dir(char *buf, size_t len)
+{
+        ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+        if (n <= 0) {
+                buf[0] = 0;
+                return;
+        }
+        buf[n] = 0;
+        char *slash = strrchr(buf, '/');
+        if (slash)
+                *slash = 0;
+}
+
+static int find_script(char *out, size_t len)
+{
+        const char *env = getenv("LIFEBOAT_MEDIA_DIR");
+        if (env && *env)
+                return try_path(out, len, env, "/mkrescue.sh") ? 0 : -ENOENT;
+        char dir[PATH_MAX];
+        exe_dir(dir, sizeof(dir));
+        if (dir[0]) {
+                /* next to it, the source tree (build/src/cli/lifeboat: media/ three levels up), or installed */
+                static const char *const up[] = { "/media/mkrescue.sh", "/../media/mkrescue.sh",
+                                                  "/../../media/mkrescue.sh", "/../../../media/mkrescue.sh",
+                                                  "/../../../../media/mkrescue.sh",
+                                                  "/../share/lifeboat/media/mkrescue.sh" };
+                for (size_t i = 0; i < sizeof(up) / sizeof(up[0]); i++)
+                        if (try_path(out, len, dir, up[i]))
+                                return 0;
+        }
+        static const char *const fixed[] = { "/usr/local/share/lifeboat/media/mkrescue.sh",
+                                             "/usr/share/lifeboat/media/mkrescue.sh" };
+        for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+                if (try_path(out, len, fixed[i], ""))
+                        return 0;
+        return -ENOENT;
+}
+
+int cmd_media(int argc, char **argv)
+{
+        if (argc < 2)
+                return cli_usage_error(usage, "give a subcommand: create");
+        const char *sub = argv[1];
+        if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
+                fputs(usage, stdout);
+                return 0;
+        }
+        if (strcmp(sub, "create") != 0)
+                return cli_usage_error(usage, "unknown subcommand '%s': use create", sub);
+        for (int i = 2; i < argc; i++)
+                if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+                        fputs(usage, stdout);
+                        return 0;
+                }
+        char script[PATH_MAX];
+        if (find_script(script, sizeof(script)) < 0) {
+                fprintf(stderr, "lifeboat: cannot find the media builder mkrescue.sh (looked next to the binary, "
+                                "in the source tree and in share/lifeboat/media; set LIFEBOAT_MEDIA_DIR)\n");
+                return 1;
+        }
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0) {
+                self[n] = 0;
+                setenv("LIFEBOAT_BIN", self, 0);
+        }
+        char **args = calloc((size_t)argc + 2, sizeof(*args));
+        if (!args)
+                return cli_fail(-ENOMEM, "out of memory");
+        args[0] = (char *)"bash";
+        args[1] = script;
+        for (int i = 2; i < argc; i++)
+                args[i] = argv[i];
+        execvp("bash", args);
+        int e = errno;
+        free(args);
+        fprintf(stderr, "lifeboat: cannot run %s with bash: %s\n", script, strerror(e));
+        return 1;
+}

@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The recovery media written to a USB stick (QEMU: the ISO as a virtio hard
+# disk): a menu-driven restore over the serial console, BIOS (an expect-style
+# driver answers the prompts: Enter, 1 = restore, the passphrase, the latest
+# snapshot, the disk the media proposes, no growing, yes, 7 = power off); and
+# an unattended restore with growing (grow=yes from a config volume), UEFI.
+# The host checks the target each time.
+. "$(dirname "$0")/../cli/lib.sh"
+. "$TEST_DIR/media-lib.sh"
+media_require
+
+test_expect_success 'setup: a disk, a repository disk with its backup, the media' '
+	make_test_disk disk.img &&
+	make_repo_disk repo.img disk.img &&
+	media_iso base --timeout 1 >iso.path
+'
+
+test_expect_success 'BIOS, USB: a restore through the menu on the serial console' '
+	truncate -s 400M target.img &&
+	QEMU_EXPECT=(
+		"Press Enter to start the Lifeboat menu on this console \\(ttyS0\\)" "\\r"
+		"Choice: " "1\\r"
+		"Passphrase of the repository: " "$PW\\r"
+		"Snapshot to restore \\(number\\) \\[1\\]: " "\\r"
+		"1\\) vdc 400.0 MiB, no partition table[^\\n]*\\n  s\\) skip this image\\nRestore it onto which disk \\(number\\) \\[1\\]: " "\\r"
+		"fill it\\? \\(yes/no\\) \\[no\\]: " "\\r"
+		"Type yes to restore: " "yes\\r"
+		"Press Enter to go back to the menu" "\\r"
+		"Choice: " "7\\r"
+	) &&
+	qemu_boot menu bios-usb "$(cat iso.path)" -drive file=repo.img,format=raw,if=virtio \
+		-drive file=target.img,format=raw,if=virtio &&
+	expect_powered_off menu &&
+	! grep "^expect-unmatched" menu.times &&
+	serial_grep "Repository: /dev/vdb:/repo" menu &&
+	serial_grep "image 1 \\(disk.img, 320.0 MiB\\) -> /dev/vdc" menu &&
+	serial_grep "Restored: vdc 400.0 MiB, gpt: 2 partition" menu &&
+	check_restored disk.img target.img
+'
+[ -f menu.times ] && diag "menu restore (BIOS USB): $(qemu_figures menu)"
+
+test_expect_success 'UEFI, USB: unattended restore with grow=yes from a config volume' '
+	config_disk cfg.img <<-EOF &&
+	restore=latest
+	repo=auto
+	target=auto
+	grow=yes
+	password=$PW
+	EOF
+	rm -f target.img && truncate -s 512M target.img &&
+	qemu_boot grow uefi-usb "$(cat iso.path)" -drive file=repo.img,format=raw,if=virtio \
+		-drive file=target.img,format=raw,if=virtio -drive file=cfg.img,format=raw,if=virtio &&
+	expect_powered_off grow &&
+	serial_grep "Target: vdc 512.0 MiB" grow &&
+	serial_grep "Lifeboat: restore finished" grow &&
+	check_restored disk.img target.img --grown &&
+	expect_eq "$(partx -g -o END -n 2 target.img | tr -d " ")" $(((512 * 2048 - 34) / 2048 * 2048 - 1)) \
+		"end of partition 2 (the last MiB boundary before the backup GPT)"
+'
+[ -f grow.times ] && diag "unattended restore with grow (UEFI USB): $(qemu_figures grow)"
+
+# typed into the media's shell: each tool must start (not 126/127: missing,
+# not executable, a library missing)
+cat >"$SCRATCH/tools.cmd" <<'EOF'
+for t in "lifeboat --version" "e2fsck -V" "resize2fs -h" "xfs_repair -V" "xfs_growfs -V" "btrfs --version" "ntfsresize --version" "ntfsfix --version" "fsck.vfat --help" "mkswap -V" "sfdisk -v" "blkid -V" "partx -V" "losetup -V"; do $t </dev/null >/dev/null 2>&1; rc=$?; if [ $rc -lt 126 ]; then echo "RAN ${t%% *}"; else echo "BROKEN ${t%% *} $rc"; fi; done; test -c /dev/loop-control && echo LOOP"-"OK; echo TOOLS"-"DONE
+EOF
+
+test_expect_success 'the shell entry (lifeboat.mode=shell): the tools a restore needs run' '
+	QEMU_EXPECT=("~ # " "$(cat tools.cmd)\r" "(?m)^TOOLS-DONE\n" "poweroff -f\r") &&
+	KERNEL_APPEND=lifeboat.mode=shell qemu_boot shell kernel "$(cat iso.path)" &&
+	expect_powered_off shell &&
+	! grep "^expect-unmatched" shell.times &&
+	for t in lifeboat e2fsck resize2fs xfs_repair xfs_growfs btrfs ntfsresize ntfsfix fsck.vfat mkswap sfdisk blkid \
+		partx losetup; do
+		serial_grep "^RAN $t\$" shell || exit 1
+	done &&
+	serial_grep "^LOOP-OK" shell &&
+	! serial_grep "^BROKEN [a-z]" shell 2>/dev/null
+'
+[ -f shell.times ] && diag "shell (-kernel): $(qemu_figures shell)"
+
+test_done
