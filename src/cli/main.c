@@ -19,6 +19,8 @@ static const struct {
         { "verify", cmd_verify, "check a repository's structure and data" },
         { "diff", cmd_diff, "show which byte ranges of a disk changed between two snapshots" },
         { "media", cmd_media, "build recovery media: a bootable ISO that restores or backs up offline" },
+        { "mount", cmd_mount, "mount the snapshots read-only (FUSE), with --files their filesystems" },
+        { "umount", cmd_umount, "undo what 'lifeboat mount' set up at a mount point" },
 };
 
 static void usage(FILE *f)
