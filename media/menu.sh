@@ -138,7 +138,7 @@ ensure_password() {
 # menu_restore: repository, snapshot, a disk for each image (by size), the
 # plan, "yes", restore.
 menu_restore() {
-	local snap n line need name idx cands best bestsize d s i plan= grow args
+	local snap n line need name idx cands best bestsize d s i plan= grow args how
 	pick_repo ro || { pause; return; }
 	ensure_password || { close_repo; pause; return; }
 	lifeboat list --repo "$REPO" >"$RUN/list.out" 2>&1 </dev/null || { cat "$RUN/list.out"; close_repo; pause; return; }
@@ -169,12 +169,22 @@ menu_restore() {
 			for d in $(disks); do echo "  $(describe_disk "$d")"; done
 			continue
 		fi
-		# the default: the smallest disk that fits (the same size, usually)
+		# the disk the image was taken from (same serial, WWID or
+		# partition table ID) first, and the default
+		image_identity "$idx"
+		cands=$(for d in $cands; do same_disk "$d" >/dev/null && echo "$d"; done
+			for d in $cands; do same_disk "$d" >/dev/null || echo "$d"; done)
+		# else the default: the smallest disk that fits (the same size, usually)
 		best= bestsize=
 		i=0
 		for d in $cands; do
 			i=$((i + 1))
 			s=$(dev_size "$d")
+			if how=$(same_disk "$d"); then
+				echo "  $i) $(describe_disk "$d") -- same disk as in the backup ($how)"
+				[ -n "$best" ] || best=$i bestsize=0
+				continue
+			fi
 			echo "  $i) $(describe_disk "$d")"
 			if [ -z "$bestsize" ] || [ "$s" -lt "$bestsize" ]; then best=$i bestsize=$s; fi
 		done

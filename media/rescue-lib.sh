@@ -410,6 +410,8 @@ load_password() {
 
 # snapshot_images SNAP: "N SIZE NAME" per image of a snapshot (from lifeboat
 # info). Fails with REASON (wrong passphrase, no such snapshot, damage).
+# Leaves in $RUN/image-ids what identified each image's source disk, "N KEY
+# VALUE" lines (KEY: serial, wwid, ptid; see image_identity).
 snapshot_images() {
 	local out=$RUN/info.out
 	if ! lifeboat info --repo "$REPO" "$1" >"$out" 2>&1 </dev/null; then
@@ -417,15 +419,96 @@ snapshot_images() {
 		[ "$REASON" = "cannot read snapshot $1: " ] && REASON="cannot read snapshot $1: $(tail -n 1 "$out")"
 		return 1
 	fi
-	awk '
-		/^Image [0-9]+:/ { n = $2; sub(":", "", n); name = $3; next }
+	awk -v ids="$RUN/image-ids" '
+		function field(line, key,   v) {
+			if (!match(line, ", " key " [^,]*")) return ""
+			v = substr(line, RSTART + length(key) + 3, RLENGTH - length(key) - 3)
+			return v
+		}
+		BEGIN { printf "" >ids }
+		/^Image [0-9]+:/ { n = $2; sub(":", "", n); cur = n; name = $3; next }
 		n != "" && $1 == "size" { s = $0; sub(/.*\(/, "", s); sub(/ bytes\).*/, "", s); print n, s, name; n = "" }
+		cur != "" && $1 == "disk" {
+			if ((v = field($0, "serial")) != "") print cur, "serial", v >ids
+			if ((v = field($0, "wwid")) != "") print cur, "wwid", v >ids
+		}
+		cur != "" && $1 == "table" && $3 != "" {
+			v = $0; sub(/.*disk id /, "", v); sub(/,.*/, "", v)
+			if (v != "" && v != $0) print cur, "ptid", v >ids
+		}
 	' "$out"
 }
 
 # snapshot_id SNAP: the full ID (first line of lifeboat info).
 snapshot_id() {
 	awk '$1 == "Snapshot" { print $2; exit }' "$RUN/info.out"
+}
+
+# ---- disk identities ----
+
+# sysfs_text FILE [SKIP]: a sysfs attribute without blanks around it (SKIP
+# bytes of binary header left out: SCSI VPD pages).
+sysfs_text() {
+	[ -r "$1" ] || return 0
+	dd if="$1" bs=1 skip="${2:-0}" 2>/dev/null | tr -d '\000' | tr '\n\r\t' '???' |
+		sed -e 's/[^ -~]/?/g' -e 's/^[ ?]*//' -e 's/[ ?]*$//'
+}
+
+# disk_serial NAME, disk_wwid NAME: as lifeboat records them at backup time
+# (lb_disk_identity_read): the serial of virtio disks, NVMe and MMC devices,
+# or the SCSI/ATA unit serial number page; the WWID of NVMe namespaces or
+# SCSI/ATA devices. Nothing for loop devices and the like.
+disk_serial() {
+	local d=/sys/block/${1#/dev/} v
+	v=$(sysfs_text "$d/serial")
+	[ -n "$v" ] || v=$(sysfs_text "$d/device/serial")
+	[ -n "$v" ] || v=$(sysfs_text "$d/device/vpd_pg80" 4)
+	printf '%s' "$v"
+}
+disk_wwid() {
+	local d=/sys/block/${1#/dev/} v
+	v=$(sysfs_text "$d/wwid")
+	[ -n "$v" ] || v=$(sysfs_text "$d/device/wwid")
+	printf '%s' "$v"
+}
+
+# norm_ptid ID: partition table IDs compared as blkid and libfdisk write
+# them: lower case, no 0x (MBR: 0x1a2b3c4d and 1a2b3c4d are the same).
+norm_ptid() {
+	printf '%s' "$1" | tr 'A-F' 'a-f' | sed 's/^0x//'
+}
+
+# image_identity N: IMG_SERIAL, IMG_WWID, IMG_PTID of image N of the snapshot
+# last read by snapshot_images (empty where the backup did not know).
+IMG_SERIAL= IMG_WWID= IMG_PTID=
+image_identity() {
+	IMG_SERIAL=$(awk -v n="$1" '$1 == n && $2 == "serial" { sub(/^[^ ]+ [^ ]+ /, ""); print; exit }' "$RUN/image-ids" 2>/dev/null)
+	IMG_WWID=$(awk -v n="$1" '$1 == n && $2 == "wwid" { sub(/^[^ ]+ [^ ]+ /, ""); print; exit }' "$RUN/image-ids" 2>/dev/null)
+	IMG_PTID=$(awk -v n="$1" '$1 == n && $2 == "ptid" { print $3; exit }' "$RUN/image-ids" 2>/dev/null)
+	IMG_PTID=$(norm_ptid "$IMG_PTID")
+}
+
+# same_disk NAME: how the disk NAME is the one the image was taken from
+# (after image_identity): prints "serial", "WWID" or "partition table ID"
+# and succeeds, or prints nothing and fails.
+same_disk() {
+	local d=${1#/dev/} v
+	if [ -n "$IMG_SERIAL" ] && [ "$(disk_serial "$d")" = "$IMG_SERIAL" ]; then
+		echo serial
+		return 0
+	fi
+	if [ -n "$IMG_WWID" ] && [ "$(disk_wwid "$d")" = "$IMG_WWID" ]; then
+		echo WWID
+		return 0
+	fi
+	if [ -n "$IMG_PTID" ]; then
+		v=$(blkid -p -s PTUUID -o value "/dev/$d" 2>/dev/null)
+		if [ -n "$v" ] && [ "$(norm_ptid "$v")" = "$IMG_PTID" ]; then
+			echo "partition table ID"
+			return 0
+		fi
+	fi
+	return 1
 }
 
 # ---- targets ----

@@ -120,8 +120,42 @@ check_device() {
 	return 0
 }
 
+# auto_target NEED CFGDISK: the disk target=auto means (after image_identity):
+# among the disks that could take the image (target_candidates), the one
+# that is the disk the image was taken from (same serial, WWID or partition
+# table ID), else the only one. Never a guess: with none, two that are the
+# same disk, or two others, it fails with the reason in $RUN/auto.reason.
+auto_target() {
+	local need=$1 cfgdisk=$2 cands same n d
+	cands=$(target_candidates "$need" "$REPO_DISK" $cfgdisk)
+	n=$(echo "$cands" | grep -c .)
+	if [ "$n" = 0 ]; then
+		say "Disks here:"
+		for d in $(disks); do say "  $(describe_disk "$d")"; done
+		echo "no disk to restore onto: none of at least $(human "$need") that does not hold the repository" >"$RUN/auto.reason"
+		return 1
+	fi
+	same=$(for d in $cands; do same_disk "$d" >/dev/null && echo "$d"; done)
+	case $(echo "$same" | grep -c .) in
+	1)
+		echo "$same"
+		return 0
+		;;
+	0) ;;
+	*)
+		echo "several disks are the disk of the backup ($(echo $same): the same serial, WWID or partition table ID): name one with lifeboat.target=/dev/NAME" >"$RUN/auto.reason"
+		return 1
+		;;
+	esac
+	if [ "$n" -gt 1 ]; then
+		echo "several disks could take the image ($(echo $cands)) and none of them is the disk of the backup (no serial, WWID or partition table ID matches): name one with lifeboat.target=/dev/NAME" >"$RUN/auto.reason"
+		return 1
+	fi
+	echo "$cands"
+}
+
 unattended_restore() {
-	local snap repo target need name imgs line disk cands n cfgdisk args d
+	local snap repo target need name imgs line disk cands n cfgdisk args d how
 	ACTION=restore
 	snap=$(conf restore)
 	repo=$(conf repo auto)
@@ -144,18 +178,9 @@ unattended_restore() {
 	say "Snapshot $(snapshot_id | cut -c1-8), image $disk ($name): $(human "$need")"
 
 	cfgdisk=$(cat "$RUN/cfgdisk" 2>/dev/null)
+	image_identity "$disk"
 	if [ "$target" = auto ]; then
-		cands=$(target_candidates "$need" "$REPO_DISK" $cfgdisk)
-		n=$(echo "$cands" | grep -c .)
-		if [ "$n" = 0 ]; then
-			say "Disks here:"
-			for d in $(disks); do say "  $(describe_disk "$d")"; done
-			fail "no disk to restore onto: none of at least $(human "$need") that does not hold the repository"
-		fi
-		if [ "$n" -gt 1 ]; then
-			fail "several disks could take the image ($(echo $cands)): name one with lifeboat.target=/dev/NAME"
-		fi
-		target=/dev/$cands
+		target=/dev/$(auto_target "$need" "$cfgdisk") || fail "$(cat "$RUN/auto.reason")"
 	else
 		target=$(resolve_dev "$target") || fail "the target $(conf target) does not exist"
 	fi
@@ -163,7 +188,8 @@ unattended_restore() {
 	[ -n "$cfgdisk" ] && [ "$(disk_of "$target")" = "$cfgdisk" ] && fail "the target $target is the config volume"
 	[ "$(dev_size "$target")" -ge "$need" ] ||
 		fail "the target $target is $(human "$(dev_size "$target")"), the image needs $(human "$need"): target too small"
-	say "Target: $(describe_disk "$target")"
+	how=$(same_disk "$target") && how=", the same disk as in the backup (its $how)"
+	say "Target: $(describe_disk "$target")$how"
 
 	args="--disk $disk"
 	yes_no "$(conf grow no)" && args="$args --grow"

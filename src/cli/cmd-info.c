@@ -29,6 +29,20 @@ static void print_fs(json_object *fs, uint64_t stored, bool with_stored)
         printf("\n");
 }
 
+/* What identified the source disk (model, serial number, WWID), if known. */
+static void print_identity(json_object *d)
+{
+        const char *model = jstr(d, "model"), *serial = jstr(d, "serial"), *wwid = jstr(d, "wwid");
+        if (!*model && !*serial && !*wwid)
+                return;
+        printf("  disk        %s", *model ? model : "(model unknown)");
+        if (*serial)
+                printf(", serial %s", serial);
+        if (*wwid)
+                printf(", wwid %s", wwid);
+        printf("\n");
+}
+
 /* The partition table and filesystems of a disk image. */
 static void print_layout(const char *layout_json)
 {
@@ -37,6 +51,7 @@ static void print_layout(const char *layout_json)
         if (!d)
                 return;
         const char *table = jstr(d, "table");
+        print_identity(d);
         if (!*table) {
                 printf("  contents    single volume\n  %-8s %-12s %-36s %10s\n  ", "fs", "label", "uuid", "used");
                 if (json_object_object_get_ex(d, "filesystem", &fs))

@@ -642,6 +642,8 @@ int lb_backup(struct lb_repo *r, const char *const *sources, size_t nsources, co
                                 lb_error_set(k, "cannot scan %s: %s", sources[i], strerror(-k));
                         goto out;
                 }
+                if (j->src.is_blockdev)
+                        lb_blockdev_identity(j->src.rdev, &j->layout.ident);
                 struct lb_image *im = &snap.images[i];
                 snap.nimages = i + 1;
                 j->im = im;

@@ -292,6 +292,12 @@ json_object *lb_disk_layout_to_json(const struct lb_disk_layout *l)
         json_object *o = json_object_new_object();
         json_object_object_add(o, "table", json_object_new_string(l->table));
         json_object_object_add(o, "id", json_object_new_string(l->id));
+        if (l->ident.model[0])
+                json_object_object_add(o, "model", json_object_new_string(l->ident.model));
+        if (l->ident.serial[0])
+                json_object_object_add(o, "serial", json_object_new_string(l->ident.serial));
+        if (l->ident.wwid[0])
+                json_object_object_add(o, "wwid", json_object_new_string(l->ident.wwid));
         json_object_object_add(o, "sector_size", json_object_new_int64(l->sector_size));
         json_object_object_add(o, "size", json_object_new_int64((int64_t)l->size));
         json_object_object_add(o, "used_bytes", json_object_new_int64((int64_t)l->used_bytes));
@@ -374,6 +380,9 @@ int lb_disk_layout_from_json(json_object *o, struct lb_disk_layout *l)
                 return -EBADMSG;
         get_str(o, "table", l->table, sizeof(l->table));
         get_str(o, "id", l->id, sizeof(l->id));
+        get_str(o, "model", l->ident.model, sizeof(l->ident.model));
+        get_str(o, "serial", l->ident.serial, sizeof(l->ident.serial));
+        get_str(o, "wwid", l->ident.wwid, sizeof(l->ident.wwid));
         uint64_t ss = get_u64(o, "sector_size", &ok);
         l->size = get_u64(o, "size", &ok);
         l->used_bytes = get_u64(o, "used_bytes", &ok);

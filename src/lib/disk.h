@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "fs/fs.h"
+#include "source.h"
 
 struct lb_partition {
         unsigned number;
@@ -29,6 +30,7 @@ struct lb_partition {
 struct lb_disk_layout {
         char table[8];        /* "gpt", "dos", or "" for a single volume */
         char id[64];          /* disk GUID or MBR disk identifier */
+        struct lb_disk_identity ident; /* the source disk's model, serial, WWID (whole disks) */
         uint32_t sector_size;
         uint64_t size;
         uint64_t first_lba, last_lba; /* usable area (GPT) */

@@ -429,3 +429,55 @@ int lb_system_disks(const char *const *mountpoints, size_t n, char ***ret, size_
         *ret_n = nd;
         return 0;
 }
+
+/* The printable text of a sysfs attribute, blanks and NULs around it
+ * trimmed, inner control characters replaced; "" if absent. skip: bytes of
+ * binary header to leave out (VPD pages). */
+static void sysfs_text(const char *dir, const char *name, size_t skip, char *out, size_t len)
+{
+        char path[PATH_MAX];
+        uint8_t buf[512];
+        out[0] = 0;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+                return;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return;
+        ssize_t n = read(fd, buf, sizeof(buf));
+        close(fd);
+        if (n <= (ssize_t)skip)
+                return;
+        size_t a = skip, b = (size_t)n;
+        while (a < b && (buf[a] <= ' ' || buf[a] >= 0x7f))
+                a++;
+        while (b > a && (buf[b - 1] <= ' ' || buf[b - 1] >= 0x7f))
+                b--;
+        size_t k = 0;
+        for (size_t i = a; i < b && k + 1 < len; i++)
+                out[k++] = buf[i] < ' ' || buf[i] >= 0x7f ? '?' : (char)buf[i];
+        out[k] = 0;
+}
+
+void lb_disk_identity_read(const char *sysdir, struct lb_disk_identity *ret)
+{
+        char path[PATH_MAX];
+        memset(ret, 0, sizeof(*ret));
+        if (snprintf(path, sizeof(path), "%s/partition", sysdir) >= (int)sizeof(path) || access(path, F_OK) == 0)
+                return;
+        sysfs_text(sysdir, "device/model", 0, ret->model, sizeof(ret->model));
+        sysfs_text(sysdir, "serial", 0, ret->serial, sizeof(ret->serial));
+        if (!ret->serial[0])
+                sysfs_text(sysdir, "device/serial", 0, ret->serial, sizeof(ret->serial));
+        if (!ret->serial[0]) /* page 0x80: 4 header bytes, then the serial number */
+                sysfs_text(sysdir, "device/vpd_pg80", 4, ret->serial, sizeof(ret->serial));
+        sysfs_text(sysdir, "wwid", 0, ret->wwid, sizeof(ret->wwid));
+        if (!ret->wwid[0])
+                sysfs_text(sysdir, "device/wwid", 0, ret->wwid, sizeof(ret->wwid));
+}
+
+void lb_blockdev_identity(dev_t dev, struct lb_disk_identity *ret)
+{
+        char dir[64];
+        snprintf(dir, sizeof(dir), "/sys/dev/block/%u:%u", major(dev), minor(dev));
+        lb_disk_identity_read(dir, ret);
+}

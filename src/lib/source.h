@@ -42,3 +42,18 @@ bool lb_path_on_disk_of(const char *path, dev_t dev);
 /* The whole disks holding the given mount points (those that are mounted)
  * and the active swap areas, as /dev paths, without duplicates. */
 int lb_system_disks(const char *const *mountpoints, size_t n, char ***ret, size_t *ret_n);
+
+/* What identifies a whole disk, where the hardware tells: empty strings
+ * where unknown (partitions, loop devices, RAM disks). */
+struct lb_disk_identity {
+        char model[64];
+        char serial[128];
+        char wwid[256];
+};
+/* Read from a sysfs block directory (/sys/dev/block/M:m or /sys/block/NAME):
+ * model from device/model; serial from serial (virtio), device/serial (NVMe,
+ * MMC) or the SCSI/ATA unit serial number page device/vpd_pg80; wwid from
+ * wwid (NVMe namespaces) or device/wwid (SCSI, ATA). Blanks trimmed; a
+ * partition gets nothing (it is not the disk). */
+void lb_disk_identity_read(const char *sysdir, struct lb_disk_identity *ret);
+void lb_blockdev_identity(dev_t dev, struct lb_disk_identity *ret);

@@ -8,7 +8,8 @@
 # after). The plans come from the kernel command line (QEMU -kernel/-initrd
 # with the ISO's kernel and initramfs) or from a config volume (a FAT disk
 # labelled LBCONFIG) with the ISO booted from a CD; the command line wins
-# over the config volume.
+# over the config volume. In contrast, when one of two disks that fit is the
+# disk of the backup (the same partition table ID), target=auto takes it.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$TEST_DIR/media-lib.sh"
 media_require
@@ -102,6 +103,21 @@ test_expect_success 'target=auto with two disks that fit: refuses to guess (then
 	expect_eq "$(sha blank.img)" "$(cat before)" "SHA-256 of the first disk" &&
 	expect_eq "$(disk_kib blank2.img)" 0 "space used by the second disk"
 '
+
+test_expect_success 'target=auto, two disks fit, one is the disk of the backup (its partition table ID): that one' '
+	cp --sparse=always disk.img same.img &&
+	random_data 4M damage | dd of=same.img bs=512 seek=133120 conv=notrunc status=none &&
+	rm -f blank2.img && truncate -s 400M blank2.img &&
+	KERNEL_APPEND="lifeboat.restore=latest lifeboat.repo=LABEL=backups:/repo lifeboat.target=auto lifeboat.password=\"$PW\"" \
+		qemu_boot samedisk kernel "$(cat iso.path)" -drive file=repo.img,format=raw,if=virtio \
+		-drive file=blank2.img,format=raw,if=virtio -drive file=same.img,format=raw,if=virtio &&
+	expect_bounded samedisk &&
+	serial_grep "Target: vdc 320.0 MiB, gpt: .*the same disk as in the backup \(its partition table ID\)" samedisk &&
+	serial_grep "Lifeboat: restore finished" samedisk &&
+	check_restored disk.img same.img &&
+	expect_eq "$(disk_kib blank2.img)" 0 "space used by the blank disk"
+'
+[ -f samedisk.times ] && diag "restore onto the same disk (-kernel): $(qemu_figures samedisk)"
 
 test_expect_success 'a damaged pack: the restore fails and says where' '
 	rm -rf bad.tree && cp -a repo.tree bad.tree &&

@@ -5,7 +5,11 @@
 # lifeboat.conf says backup=/dev/vdb; the media backs the disk up into the
 # repository and powers off. The host reads the repository back from the
 # ext4 image (debugfs), finds the snapshot with its tag and restores it into
-# a file identical to the disk.
+# a file identical to the disk, and the serial number of the disk it was taken
+# from (QEMU's virtio serial) is in the manifest: restored with target=auto,
+# the media picks the one of two blank disks that has that serial. (Disks
+# with a serial are -device virtio-blk-pci, which QEMU numbers before the
+# -drive if=virtio ones: these runs give every disk that way, in order.)
 . "$(dirname "$0")/../cli/lib.sh"
 . "$TEST_DIR/media-lib.sh"
 media_require
@@ -24,8 +28,10 @@ test_expect_success 'setup: a disk, an empty repository disk, a config volume, t
 
 test_expect_success 'BIOS, CD: the media backs the disk up and powers off' '
 	sha disk.img >before &&
-	qemu_boot backup bios-cd "$(cat iso.path)" -drive file=repo.img,format=raw,if=virtio \
-		-drive file=disk.img,format=raw,if=virtio,readonly=on -drive file=cfg.img,format=raw,if=virtio &&
+	qemu_boot backup bios-cd "$(cat iso.path)" \
+		-drive file=repo.img,format=raw,if=none,id=repo -device virtio-blk-pci,drive=repo \
+		-drive file=disk.img,format=raw,if=none,id=src,readonly=on -device virtio-blk-pci,drive=src,serial=LB-SRC-0001 \
+		-drive file=cfg.img,format=raw,if=none,id=cfg -device virtio-blk-pci,drive=cfg &&
 	expect_powered_off backup &&
 	serial_grep "Unattended backup of /dev/vdb" backup &&
 	serial_grep "Source: vdb 320.0 MiB, gpt: 2 partition" backup &&
@@ -42,8 +48,27 @@ test_expect_success 'the host restores that snapshot: the same bytes as the disk
 	lifeboat verify --repo repo.out/repo --password-file pw &&
 	lifeboat restore --repo repo.out/repo --password-file pw latest out.img &&
 	expect_cmp disk.img out.img &&
-	ls repo.out/lifeboat-media-*-backup.log
+	ls repo.out/lifeboat-media-*-backup.log &&
+	lifeboat info --repo repo.out/repo --password-file pw latest >info &&
+	expect_grep "^  disk        \(model unknown\), serial LB-SRC-0001\$" info &&
+	lifeboat info --json --repo repo.out/repo --password-file pw latest >info.json &&
+	expect_grep "\"serial\": *\"LB-SRC-0001\"" info.json
 '
+
+test_expect_success 'target=auto, two blank disks: the one with the serial of the backed-up disk' '
+	truncate -s 400M blank1.img blank2.img &&
+	KERNEL_APPEND="lifeboat.restore=latest lifeboat.repo=LABEL=backups:/repo lifeboat.target=auto lifeboat.password=\"$PW\"" \
+		qemu_boot byserial kernel "$(cat iso.path)" \
+		-drive file=repo.img,format=raw,if=none,id=repo -device virtio-blk-pci,drive=repo \
+		-drive file=blank1.img,format=raw,if=none,id=b1 -device virtio-blk-pci,drive=b1,serial=OTHER-DISK \
+		-drive file=blank2.img,format=raw,if=none,id=b2 -device virtio-blk-pci,drive=b2,serial=LB-SRC-0001 &&
+	expect_powered_off byserial &&
+	serial_grep "Target: vdc 400.0 MiB, .*the same disk as in the backup \(its serial\)" byserial &&
+	serial_grep "Lifeboat: restore finished" byserial &&
+	check_restored disk.img blank2.img &&
+	expect_eq "$(disk_kib blank1.img)" 0 "space used by the other disk"
+'
+[ -f byserial.times ] && diag "restore onto the disk with the same serial (-kernel): $(qemu_figures byserial)"
 
 test_expect_success 'BIOS, CD: a backup through the menu on the serial console' '
 	QEMU_EXPECT=(
