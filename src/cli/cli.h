@@ -37,6 +37,9 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *cli_get_passphrase(const struct cli_common *c, const char *prompt, bool confirm);
 /* Open c->repo, asking for the passphrase only if it is encrypted. */
 int cli_open_repo(const struct cli_common *c, struct lb_repo **ret);
+/* The same, handing over the passphrase (NULL if none was needed) to the
+ * caller, who wipes and frees it. */
+int cli_open_repo_pass(const struct cli_common *c, struct lb_repo **ret, char **ret_pass);
 
 /* Route library events to stderr; progress only when stderr is a terminal. */
 void cli_events_setup(const struct cli_common *c);
@@ -53,6 +56,7 @@ int cmd_info(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_copy(int argc, char **argv);
 int cmd_media(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);

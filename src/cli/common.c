@@ -147,6 +147,11 @@ char *cli_get_passphrase(const struct cli_common *c, const char *prompt, bool co
 
 int cli_open_repo(const struct cli_common *c, struct lb_repo **ret)
 {
+        return cli_open_repo_pass(c, ret, NULL);
+}
+
+int cli_open_repo_pass(const struct cli_common *c, struct lb_repo **ret, char **ret_pass)
+{
         if (!c->repo || !*c->repo) {
                 fprintf(stderr, "lifeboat: no repository: use --repo PATH or set LIFEBOAT_REPO\n");
                 return EXIT_USAGE;
@@ -158,6 +163,10 @@ int cli_open_repo(const struct cli_common *c, struct lb_repo **ret)
                         return 1;
         }
         int r = lb_repo_open(c->repo, pass, ret);
+        if (r == 0 && ret_pass) {
+                *ret_pass = pass;
+                pass = NULL;
+        }
         if (pass) {
                 memset(pass, 0, strlen(pass));
                 free(pass);

@@ -18,6 +18,7 @@ static const struct {
         { "restore", cmd_restore, "restore an image of a snapshot to a device or file" },
         { "verify", cmd_verify, "check a repository's structure and data" },
         { "diff", cmd_diff, "show which byte ranges of a disk changed between two snapshots" },
+        { "copy", cmd_copy, "copy snapshots into another repository (an off-site copy)" },
         { "media", cmd_media, "build recovery media: a bootable ISO that restores or backs up offline" },
         { "mount", cmd_mount, "mount the snapshots read-only (FUSE), with --files their filesystems" },
         { "umount", cmd_umount, "undo what 'lifeboat mount' set up at a mount point" },

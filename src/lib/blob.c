@@ -68,8 +68,8 @@ size_t lb_blob_bound(size_t n)
         return sizeof(struct lb_blob_header_disk) + LB_BLOB_ENC_OVERHEAD + ZSTD_compressBound(n);
 }
 
-int lb_blob_encode(struct lb_codec *c, const struct lb_master_key *key, enum lb_blob_type type,
-                   const uint8_t id[LB_ID_SIZE], const void *in, size_t n, void *out, size_t *ret_len)
+static int encode(struct lb_codec *c, const struct lb_master_key *key, enum lb_blob_type type,
+                  const uint8_t id[LB_ID_SIZE], const void *in, size_t n, void *out, size_t *ret_len, bool fixed_salt)
 {
         struct lb_blob_header_disk *h = out;
         uint8_t *payload = (uint8_t *)out + sizeof(*h);
@@ -114,7 +114,7 @@ int lb_blob_encode(struct lb_codec *c, const struct lb_master_key *key, enum lb_
                 uint8_t *salt = payload, *nonce = payload + LB_BLOB_SALT;
                 uint8_t *ct = nonce + LB_AEAD_NONCE, *tag = ct + body_len;
                 uint8_t bkey[LB_KEY_SIZE];
-                r = random_bytes(salt, LB_BLOB_SALT + LB_AEAD_NONCE);
+                r = fixed_salt ? lb_blob_fixed_salt(key, id, salt) : random_bytes(salt, LB_BLOB_SALT + LB_AEAD_NONCE);
                 if (r < 0)
                         return r;
                 r = lb_blob_key(key, salt, bkey);
@@ -128,6 +128,18 @@ int lb_blob_encode(struct lb_codec *c, const struct lb_master_key *key, enum lb_
         }
         *ret_len = sizeof(*h) + le32_get(h->stored_len);
         return 0;
+}
+
+int lb_blob_encode(struct lb_codec *c, const struct lb_master_key *key, enum lb_blob_type type,
+                   const uint8_t id[LB_ID_SIZE], const void *in, size_t n, void *out, size_t *ret_len)
+{
+        return encode(c, key, type, id, in, n, out, ret_len, false);
+}
+
+int lb_blob_encode_fixed(struct lb_codec *c, const struct lb_master_key *key, enum lb_blob_type type,
+                         const uint8_t id[LB_ID_SIZE], const void *in, size_t n, void *out, size_t *ret_len)
+{
+        return encode(c, key, type, id, in, n, out, ret_len, true);
 }
 
 int lb_blob_header_parse(const void *buf, size_t n, enum lb_blob_type *ret_type, uint32_t *ret_plain,

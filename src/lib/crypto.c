@@ -118,6 +118,20 @@ int lb_blob_key(const struct lb_master_key *key, const uint8_t salt[LB_BLOB_SALT
         return 0;
 }
 
+int lb_blob_fixed_salt(const struct lb_master_key *key, const uint8_t id[LB_ID_SIZE],
+                       uint8_t ret[LB_BLOB_SALT + LB_AEAD_NONCE])
+{
+        static const char label[] = "lifeboat fixed salt v1";
+        uint8_t msg[sizeof(label) - 1 + LB_ID_SIZE], mac[LB_ID_SIZE];
+        unsigned int len = 0;
+        memcpy(msg, label, sizeof(label) - 1);
+        memcpy(msg + sizeof(label) - 1, id, LB_ID_SIZE);
+        if (!HMAC(md(), key->enc, LB_KEY_SIZE, msg, sizeof(msg), mac, &len) || len != LB_ID_SIZE)
+                return -EIO;
+        memcpy(ret, mac, LB_BLOB_SALT + LB_AEAD_NONCE);
+        return 0;
+}
+
 int lb_kdf_scrypt(const char *pass, size_t pass_len, const uint8_t *salt, size_t salt_len, uint64_t N, uint64_t r,
                   uint64_t p, uint8_t ret[LB_KEY_SIZE])
 {

@@ -147,3 +147,33 @@ struct lb_verify_result {
 int lb_verify(struct lb_repo *r, const char *const *snapshots, size_t n, const struct lb_verify_opts *opts,
               struct lb_verify_result *ret);
 void lb_verify_result_free(struct lb_verify_result *v);
+
+/* ---- copy ---- */
+struct lb_copy_opts {
+        /* Opens DST, which shares SRC's keys and so its passphrase; NULL when
+         * SRC is not encrypted. */
+        const char *passphrase;
+};
+struct lb_copy_snapshot {
+        char id[65];
+        bool copied;           /* false: DST had it already */
+        uint64_t blobs, bytes; /* blobs it added to DST, and their stored bytes */
+        uint64_t dedup_chunks; /* chunks DST already had (or got earlier in this copy) */
+};
+struct lb_copy_result {
+        bool created;                       /* DST was created by this copy */
+        struct lb_copy_snapshot *snapshots; /* in snapshot order; after a failure, those done before it */
+        size_t nsnapshots;
+        size_t copied, present;             /* snapshots copied, and already in DST */
+        uint64_t blobs, bytes, dedup_chunks, packs;
+        uint64_t bytes_total; /* image bytes of the snapshots copied */
+        uint64_t duration_ms;
+};
+/* Copy snapshots (specs as for lb_snapshot_find; NULL/0 = all) of src into
+ * the repository at dst, creating it with src's config and key files when dst
+ * does not exist or is an empty directory. Each snapshot is committed on its
+ * own, in snapshot order; a failure removes what the failing one had written.
+ * Free ret with lb_copy_result_free(), also after a failure. */
+int lb_copy(struct lb_repo *src, const char *dst, const char *const *specs, size_t nspecs,
+            const struct lb_copy_opts *opts, struct lb_copy_result *ret);
+void lb_copy_result_free(struct lb_copy_result *r);

@@ -88,18 +88,13 @@ static int write_key_file(const char *repo, const char *tmpdir, const uint8_t re
         return r;
 }
 
-int lb_repo_init(const char *path, const struct lb_init_opts *opts)
+int lb_repo_create_layout(const char *path)
 {
         struct stat st;
+        bool existed = false;
         int r;
-        lb_error_clear();
-        uint32_t chunk = opts->chunk_size ? opts->chunk_size : DEFAULT_CHUNK;
-        if (!chunk_size_ok(chunk))
-                return lb_error_set(-EINVAL, "chunk size %u is not a power of two between 64 KiB and 8 MiB", chunk);
-        if (opts->encrypt && (!opts->passphrase || !*opts->passphrase))
-                return lb_error_set(-EINVAL, "an encrypted repository needs a non-empty passphrase");
-
         if (stat(path, &st) == 0) {
+                existed = true;
                 if (!S_ISDIR(st.st_mode))
                         return lb_error_set(-EEXIST, "%s exists and is not a directory", path);
                 DIR *d = opendir(path);
@@ -130,6 +125,22 @@ int lb_repo_init(const char *path, const struct lb_init_opts *opts)
                 if (mkdir(p, 0700) < 0 && errno != EEXIST)
                         return lb_error_set(-errno, "cannot create %s: %m", p);
         }
+        return existed ? 0 : 1;
+}
+
+int lb_repo_init(const char *path, const struct lb_init_opts *opts)
+{
+        int r;
+        lb_error_clear();
+        uint32_t chunk = opts->chunk_size ? opts->chunk_size : DEFAULT_CHUNK;
+        if (!chunk_size_ok(chunk))
+                return lb_error_set(-EINVAL, "chunk size %u is not a power of two between 64 KiB and 8 MiB", chunk);
+        if (opts->encrypt && (!opts->passphrase || !*opts->passphrase))
+                return lb_error_set(-EINVAL, "an encrypted repository needs a non-empty passphrase");
+
+        r = lb_repo_create_layout(path);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *tmpdir = path_join(path, "tmp");
         _cleanup_free_ char *cfgpath = path_join(path, "config");
         if (!tmpdir || !cfgpath)
@@ -463,7 +474,10 @@ int lb_repo_write_meta(struct lb_repo *r, const char *subdir, const char *magic,
         struct lb_meta_header_disk *h = (void *)buf;
         memcpy(h->magic, magic, 4);
         le32_put(h->version, LB_REPO_VERSION);
-        k = lb_blob_encode(c, lb_repo_key(r), type, id, plain, n, buf + hdr, &len);
+        if (r->fixed_salts)
+                k = lb_blob_encode_fixed(c, lb_repo_key(r), type, id, plain, n, buf + hdr, &len);
+        else
+                k = lb_blob_encode(c, lb_repo_key(r), type, id, plain, n, buf + hdr, &len);
         lb_codec_free(c);
         if (k < 0)
                 return k;

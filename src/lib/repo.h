@@ -23,12 +23,21 @@ struct lb_repo {
         struct lb_master_key key; /* valid when encrypted and unlocked */
         uint8_t hint_key[LB_KEY_SIZE]; /* keys the change-detection fingerprints */
         struct lb_chunk_index *index; /* loaded on first use */
+        /* Metadata files written through this handle are encrypted with salts
+         * derived from their content, so they are reproducible (lifeboat copy). */
+        bool fixed_salts;
 };
 
 static inline const struct lb_master_key *lb_repo_key(const struct lb_repo *r)
 {
         return r->encrypted ? &r->key : NULL;
 }
+
+/* Make path ready to become a repository: create it (and missing parents,
+ * mode 0700) or accept an empty directory (lost+found is tolerated), then
+ * its subdirectories. Returns 1 if it created path, 0 if path was there;
+ * -EEXIST with a message if path is anything else. */
+int lb_repo_create_layout(const char *path);
 
 /* Meta files live in subdir ("index", "snapshots") as <sha256 of file>. */
 int lb_repo_write_meta(struct lb_repo *r, const char *subdir, const char *magic, enum lb_blob_type type,

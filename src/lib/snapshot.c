@@ -272,7 +272,11 @@ int lb_snapshot_load(struct lb_repo *r, const char *name, struct lb_snapshot **r
 
 static int cmp_time(const void *a, const void *b)
 {
-        const struct lb_snapshot *x = *(struct lb_snapshot *const *)a, *y = *(struct lb_snapshot *const *)b;
+        return lb_snapshot_cmp(*(struct lb_snapshot *const *)a, *(struct lb_snapshot *const *)b);
+}
+
+int lb_snapshot_cmp(const struct lb_snapshot *x, const struct lb_snapshot *y)
+{
         if (x->time != y->time)
                 return x->time < y->time ? -1 : 1;
         if (x->time_ns != y->time_ns)
@@ -422,11 +426,18 @@ int lb_image_map_load(struct lb_pack_cache *pc, struct lb_codec *c, const struct
 {
         _cleanup_free_ uint8_t *buf = NULL;
         size_t buf_size = 0;
+        return lb_image_map_fetch(pc, c, r, im, seg, ids, ret_n, &buf, &buf_size);
+}
+
+int lb_image_map_fetch(struct lb_pack_cache *pc, struct lb_codec *c, const struct lb_repo *r,
+                       const struct lb_image *im, size_t seg, uint8_t (*ids)[LB_ID_SIZE], size_t *ret_n,
+                       uint8_t **buf, size_t *buf_size)
+{
         uint64_t nch = lb_image_chunks(im), first = (uint64_t)seg * LB_MAP_SEGMENT_CHUNKS;
         size_t n = (size_t)MIN((uint64_t)LB_MAP_SEGMENT_CHUNKS, nch - first), len;
         if (seg >= im->nmaps)
                 return -EINVAL;
-        int k = lb_blob_fetch(pc, c, r, im->maps[seg], LB_BLOB_MAP, &buf, &buf_size, ids,
+        int k = lb_blob_fetch(pc, c, r, im->maps[seg], LB_BLOB_MAP, buf, buf_size, ids,
                               (size_t)LB_MAP_SEGMENT_CHUNKS * LB_ID_SIZE, &len);
         if (k < 0)
                 return k;
@@ -441,12 +452,20 @@ int lb_image_hints_load(struct lb_pack_cache *pc, struct lb_codec *c, const stru
                         const struct lb_image *im, size_t seg, uint8_t (*hints)[LB_HINT_SIZE], size_t *ret_n)
 {
         _cleanup_free_ uint8_t *buf = NULL;
-        size_t buf_size = 0, len;
+        size_t buf_size = 0;
+        return lb_image_hints_fetch(pc, c, r, im, seg, hints, ret_n, &buf, &buf_size);
+}
+
+int lb_image_hints_fetch(struct lb_pack_cache *pc, struct lb_codec *c, const struct lb_repo *r,
+                         const struct lb_image *im, size_t seg, uint8_t (*hints)[LB_HINT_SIZE], size_t *ret_n,
+                         uint8_t **buf, size_t *buf_size)
+{
+        size_t len;
         uint64_t nch = lb_image_chunks(im), first = (uint64_t)seg * LB_MAP_SEGMENT_CHUNKS;
         size_t n = (size_t)MIN((uint64_t)LB_MAP_SEGMENT_CHUNKS, nch - first);
         if (!im->hints || seg >= im->nmaps)
                 return -ENOENT;
-        int k = lb_blob_fetch(pc, c, r, im->hints[seg], LB_BLOB_HINTS, &buf, &buf_size, hints,
+        int k = lb_blob_fetch(pc, c, r, im->hints[seg], LB_BLOB_HINTS, buf, buf_size, hints,
                               (size_t)LB_MAP_SEGMENT_CHUNKS * LB_HINT_SIZE, &len);
         if (k < 0)
                 return k;

@@ -55,6 +55,17 @@ int lb_image_map_load(struct lb_pack_cache *pc, struct lb_codec *c, const struct
 /* Load segment seg's change-detection fingerprints (LB_HINT_SIZE each). */
 int lb_image_hints_load(struct lb_pack_cache *pc, struct lb_codec *c, const struct lb_repo *r,
                         const struct lb_image *im, size_t seg, uint8_t (*hints)[LB_HINT_SIZE], size_t *ret_n);
+/* As the two above, reading through the caller's buffer (*buf, *buf_size as
+ * for lb_blob_fetch): on success it holds the blob as stored, to copy it. */
+int lb_image_map_fetch(struct lb_pack_cache *pc, struct lb_codec *c, const struct lb_repo *r,
+                       const struct lb_image *im, size_t seg, uint8_t (*ids)[LB_ID_SIZE], size_t *ret_n,
+                       uint8_t **buf, size_t *buf_size);
+int lb_image_hints_fetch(struct lb_pack_cache *pc, struct lb_codec *c, const struct lb_repo *r,
+                         const struct lb_image *im, size_t seg, uint8_t (*hints)[LB_HINT_SIZE], size_t *ret_n,
+                         uint8_t **buf, size_t *buf_size);
+
+/* Snapshot order: time, then nanoseconds, then ID. */
+int lb_snapshot_cmp(const struct lb_snapshot *a, const struct lb_snapshot *b);
 
 /* Read one blob by ID through the index into out (max bytes). */
 int lb_blob_fetch(struct lb_pack_cache *pc, struct lb_codec *c, const struct lb_repo *r, const uint8_t id[LB_ID_SIZE],

@@ -125,6 +125,44 @@ static void test_round_trips(void)
         }
 }
 
+/* lb_blob_encode_fixed (reproducible metadata for lifeboat copy): the same
+ * plaintext gives the same bytes, which decode like any blob; other data and
+ * other keys give other salts; without a key it is the plain encoding. */
+static void test_fixed_salt(void)
+{
+        static const char a[] = "an index blob's plaintext", b[] = "another plaintext";
+        uint8_t ida[LB_ID_SIZE], idb[LB_ID_SIZE], out[64];
+        size_t la = 0, lb = 0, lr = 0, len = 0;
+        struct lb_codec *c = lb_codec_new(3);
+        uint8_t *x = malloc(lb_blob_bound(sizeof(a))), *y = malloc(lb_blob_bound(sizeof(a)));
+        uint8_t *z = malloc(lb_blob_bound(sizeof(b))), *w = malloc(lb_blob_bound(sizeof(a)));
+        if (!c || !x || !y || !z || !w)
+                bail_out("out of memory");
+        lb_chunk_id(&key1, a, sizeof(a), ida);
+        lb_chunk_id(&key1, b, sizeof(b), idb);
+        is_int(lb_blob_encode_fixed(c, &key1, LB_BLOB_INDEX, ida, a, sizeof(a), x, &la), 0, "fixed salt: encode");
+        is_int(lb_blob_encode_fixed(c, &key1, LB_BLOB_INDEX, ida, a, sizeof(a), y, &lb), 0, "fixed salt: again");
+        ok(la == lb && memcmp(x, y, la) == 0, "fixed salt: the same plaintext gives the same bytes");
+        ok(decode(&key1, x, la, LB_BLOB_INDEX, ida, out, sizeof(out), &len) == 0 && len == sizeof(a) &&
+                   memcmp(out, a, len) == 0,
+           "fixed salt: decodes like any blob");
+        lb_blob_encode_fixed(c, &key1, LB_BLOB_INDEX, idb, b, sizeof(b), z, &lr);
+        ok(memcmp(x + HDR, z + HDR, LB_BLOB_SALT + LB_AEAD_NONCE) != 0, "fixed salt: other data, other salt");
+        lb_blob_encode_fixed(c, &key2, LB_BLOB_INDEX, ida, a, sizeof(a), y, &lb);
+        ok(memcmp(x + HDR, y + HDR, LB_BLOB_SALT + LB_AEAD_NONCE) != 0, "fixed salt: other key, other salt");
+        lb_blob_encode(c, &key1, LB_BLOB_INDEX, ida, a, sizeof(a), w, &lr);
+        ok(lr == la && memcmp(x + HDR, w + HDR, LB_BLOB_SALT) != 0, "fixed salt: the usual encoding stays random");
+        lb_chunk_id(NULL, a, sizeof(a), ida);
+        lb_blob_encode_fixed(c, NULL, LB_BLOB_INDEX, ida, a, sizeof(a), x, &la);
+        lb_blob_encode(c, NULL, LB_BLOB_INDEX, ida, a, sizeof(a), y, &lb);
+        ok(la == lb && memcmp(x, y, la) == 0, "fixed salt: unencrypted, the same as lb_blob_encode");
+        free(x);
+        free(y);
+        free(z);
+        free(w);
+        lb_codec_free(c);
+}
+
 static void test_id_recomputed(void)
 {
         static const char data[] = "the data whose ID is checked";
@@ -382,6 +420,7 @@ int main(void)
                 ((uint8_t *)&key2)[i] = (uint8_t)(200 - i);
         }
         test_round_trips();
+        test_fixed_salt();
         test_id_recomputed();
         test_flips();
         test_keys_and_expectations();
