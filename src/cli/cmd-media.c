@@ -8,13 +8,16 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "media-usb.h"
 
 static const char usage[] =
         "Usage: lifeboat media create --output FILE.iso [--kernel VMLINUZ] [--repo LOCATION]\n"
         "                             [--config FILE] [--timeout S] [--append ARGS]\n"
+        "       lifeboat media create --usb DEVICE [--output FILE.iso] [OPTIONS]\n"
         "Build recovery media: a hybrid ISO image (CD or USB stick, BIOS or UEFI) with a\n"
         "Linux kernel, this lifeboat binary and the tools a restore needs. Booted, it\n"
         "runs a menu on the console, or an unattended restore or backup when the\n"
@@ -28,6 +31,10 @@ static const char usage[] =
         "                   media/lifeboat.conf.example)\n"
         "  --timeout S      seconds the boot menu waits (default 5)\n"
         "  --append ARGS    more kernel command line arguments\n"
+        "  --usb DEVICE     then write the image to this USB stick (the whole disk, e.g.\n"
+        "                   /dev/sdc), read it back and compare; refused if it is mounted,\n"
+        "                   in use, holds the running system or the repository, or is\n"
+        "                   too small. Without --output the image is only on the stick\n"
         "The builder is media/mkrescue.sh; LIFEBOAT_MEDIA_DIR names its directory.\n";
 
 /* out = a + b, if that fits and is a readable file */
@@ -76,6 +83,74 @@ static int find_script(char *out, size_t len)
         return -ENOENT;
 }
 
+/* Options of mkrescue.sh that take a value (so that a value is never taken
+ * for --usb). */
+static bool takes_value(const char *a)
+{
+        static const char *const v[] = { "--output", "-o", "--kernel", "--repo", "--config", "--timeout", "--append",
+                                         "--lifeboat", "--include-snapshot", "--include-repo", "--password-file" };
+        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+                if (!strcmp(a, v[i]))
+                        return true;
+        return false;
+}
+
+/* --usb: check the stick, build the image (into --output, or a temporary
+ * file), then write it. args: bash, the script, the options but --usb. */
+static int create_on_usb(char **args, int nargs, const char *usb)
+{
+        const char *repos[3] = { NULL, NULL, getenv("LIFEBOAT_REPO") }, *output = NULL;
+        for (int i = 2; i + 1 < nargs; i++) {
+                if (!strcmp(args[i], "--repo"))
+                        repos[0] = args[i + 1];
+                else if (!strcmp(args[i], "--include-repo"))
+                        repos[1] = args[i + 1];
+                else if (!strcmp(args[i], "--output") || !strcmp(args[i], "-o"))
+                        output = args[i + 1];
+        }
+        for (int i = 2; i < nargs; i++) {
+                if (!strncmp(args[i], "--repo=", 7))
+                        repos[0] = args[i] + 7;
+                else if (!strncmp(args[i], "--include-repo=", 15))
+                        repos[1] = args[i] + 15;
+                else if (!strncmp(args[i], "--output=", 9))
+                        output = args[i] + 9;
+        }
+        if (media_usb_check(usb, repos, 3))
+                return 1;
+        char tmpdir[PATH_MAX] = "", tmpiso[PATH_MAX + 32];
+        if (!output) {
+                const char *t = getenv("TMPDIR");
+                snprintf(tmpdir, sizeof(tmpdir), "%s/lifeboat-usb.XXXXXX", t && *t ? t : "/tmp");
+                if (!mkdtemp(tmpdir))
+                        return cli_fail(-errno, "cannot make a temporary directory %s", tmpdir);
+                snprintf(tmpiso, sizeof(tmpiso), "%s/lifeboat-rescue.iso", tmpdir);
+                output = tmpiso;
+                args[nargs++] = (char *)"--output";
+                args[nargs++] = tmpiso;
+        }
+        args[nargs] = NULL;
+        int rc = 1;
+        pid_t pid = fork();
+        if (pid == 0) {
+                execvp("bash", args);
+                fprintf(stderr, "lifeboat: cannot run %s with bash: %s\n", args[1], strerror(errno));
+                _exit(127);
+        }
+        int status = 0;
+        if (pid < 0)
+                cli_fail(-errno, "cannot start %s", args[1]);
+        else if (waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                rc = media_usb_write(output, usb, repos, 3);
+        else
+                fprintf(stderr, "lifeboat: the media were not built: nothing was written to %s\n", usb);
+        if (tmpdir[0]) {
+                unlink(tmpiso);
+                rmdir(tmpdir);
+        }
+        return rc;
+}
+
 int cmd_media(int argc, char **argv)
 {
         if (argc < 2)
@@ -104,13 +179,32 @@ int cmd_media(int argc, char **argv)
                 self[n] = 0;
                 setenv("LIFEBOAT_BIN", self, 0);
         }
-        char **args = calloc((size_t)argc + 2, sizeof(*args));
+        char **args = calloc((size_t)argc + 4, sizeof(*args));
         if (!args)
                 return cli_fail(-ENOMEM, "out of memory");
         args[0] = (char *)"bash";
         args[1] = script;
-        for (int i = 2; i < argc; i++)
-                args[i] = argv[i];
+        int nargs = 2;
+        const char *usb = NULL;
+        for (int i = 2; i < argc; i++) {
+                if (!strcmp(argv[i], "--usb") || !strncmp(argv[i], "--usb=", 6)) {
+                        usb = argv[i][5] == '=' ? argv[i] + 6 : argv[i + 1];
+                        if (!usb || !*usb) {
+                                free(args);
+                                return cli_usage_error(usage, "--usb needs a device");
+                        }
+                        i += argv[i][5] != '=';
+                        continue;
+                }
+                args[nargs++] = argv[i];
+                if (takes_value(argv[i]) && i + 1 < argc)
+                        args[nargs++] = argv[++i];
+        }
+        if (usb) {
+                int rc = create_on_usb(args, nargs, usb);
+                free(args);
+                return rc;
+        }
         execvp("bash", args);
         int e = errno;
         free(args);

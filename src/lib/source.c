@@ -225,18 +225,21 @@ static dev_t fs_device(const char *path)
         return found;
 }
 
-bool lb_path_on_disk_of(const char *path, dev_t dev)
+bool lb_blockdev_same_disk(dev_t x, dev_t y)
 {
         dev_t a[64], b[64];
-        dev_t pd = fs_device(path);
-        if (!pd)
-                return false;
-        size_t na = base_disks(pd, a, 0, ELEMENTSOF(a), 0), nb = base_disks(dev, b, 0, ELEMENTSOF(b), 0);
+        size_t na = base_disks(x, a, 0, ELEMENTSOF(a), 0), nb = base_disks(y, b, 0, ELEMENTSOF(b), 0);
         for (size_t i = 0; i < na; i++)
                 for (size_t j = 0; j < nb; j++)
                         if (a[i] == b[j])
                                 return true;
         return false;
+}
+
+bool lb_path_on_disk_of(const char *path, dev_t dev)
+{
+        dev_t pd = fs_device(path);
+        return pd && lb_blockdev_same_disk(pd, dev);
 }
 
 char *lb_blockdev_users(dev_t dev)

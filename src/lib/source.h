@@ -39,6 +39,9 @@ char *lb_blockdev_rw_mounts(dev_t dev);
 /* Does the filesystem holding path live on the same disk as block device
  * dev (through partitions, LVM, RAID or encryption)? */
 bool lb_path_on_disk_of(const char *path, dev_t dev);
+/* Do two block devices share a whole disk (a partition and its disk, two
+ * partitions of one disk, LVM or RAID over it)? */
+bool lb_blockdev_same_disk(dev_t a, dev_t b);
 /* The whole disks holding the given mount points (those that are mounted)
  * and the active swap areas, as /dev paths, without duplicates. */
 int lb_system_disks(const char *const *mountpoints, size_t n, char ***ret, size_t *ret_n);

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The recovery media written to a USB stick (QEMU: the ISO as a virtio hard
+# The recovery media written to a USB stick (lifeboat media create --usb onto
+# a loop device over a 64 MiB file, which QEMU then gives as a virtio hard
 # disk): a menu-driven restore over the serial console, BIOS (an expect-style
 # driver answers the prompts: Enter, 1 = restore, the passphrase, the latest
 # snapshot, the disk the media proposes, no growing, yes, 7 = power off); and
@@ -10,10 +11,16 @@
 . "$TEST_DIR/media-lib.sh"
 media_require
 
-test_expect_success 'setup: a disk, a repository disk with its backup, the media' '
+test_expect_success 'setup: a disk, a repository disk with its backup, the media on a USB stick (--usb)' '
 	make_test_disk disk.img &&
 	make_repo_disk repo.img disk.img &&
-	media_iso base --timeout 1 >iso.path
+	media_iso base --timeout 1 >iso.path &&
+	truncate -s 64M stick.img &&
+	make_loop stick.img >stick.dev &&
+	lifeboat media create --quiet --timeout 1 --usb "$(cat stick.dev)" >out &&
+	expect_grep "^Wrote and verified" out &&
+	free_loop "$(cat stick.dev)" &&
+	cmp -n "$(file_size "$(cat iso.path)")" "$(cat iso.path)" stick.img
 '
 
 test_expect_success 'BIOS, USB: a restore through the menu on the serial console' '
@@ -29,7 +36,7 @@ test_expect_success 'BIOS, USB: a restore through the menu on the serial console
 		"Press Enter to go back to the menu" "\\r"
 		"Choice: " "7\\r"
 	) &&
-	qemu_boot menu bios-usb "$(cat iso.path)" -drive file=repo.img,format=raw,if=virtio \
+	qemu_boot menu bios-usb stick.img -drive file=repo.img,format=raw,if=virtio \
 		-drive file=target.img,format=raw,if=virtio &&
 	expect_powered_off menu &&
 	! grep "^expect-unmatched" menu.times &&
@@ -49,7 +56,7 @@ test_expect_success 'UEFI, USB: unattended restore with grow=yes from a config v
 	password=$PW
 	EOF
 	rm -f target.img && truncate -s 512M target.img &&
-	qemu_boot grow uefi-usb "$(cat iso.path)" -drive file=repo.img,format=raw,if=virtio \
+	qemu_boot grow uefi-usb stick.img -drive file=repo.img,format=raw,if=virtio \
 		-drive file=target.img,format=raw,if=virtio -drive file=cfg.img,format=raw,if=virtio &&
 	expect_powered_off grow &&
 	serial_grep "Target: vdc 512.0 MiB" grow &&
