@@ -15,6 +15,10 @@
 #   Clonezilla's pipeline: sfdisk -d, partclone.<fs> -c | zstd -T0 -3, restore
 #     with zstd -dc | partclone.<fs> -r;
 #   fsarchiver savefs -j2 -Z3.
+# Then reading the snapshots through `lifeboat mount` (bench/mount.sh, page
+# cache dropped before each timed command): tar of the volume's files through
+# --files against the original volume loop-mounted read-only, dd of the disk
+# snapshot's part1.img, the first ls -l of a mounted snapshot.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +33,7 @@ while [ $# -gt 0 ]; do
         --runs) runs=$2; shift 2 ;;
         --quick) runs=1; shift ;;
         --workdir) work=$2; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
         esac
 done
@@ -189,8 +193,13 @@ rm -f "$work/restore.img"
 measure lifeboat_restore_shm "$lifeboat" restore -q --repo "$work/repo" latest "$shm"
 rm -f "$shm"
 
+# ---- lifeboat mount ----------------------------------------------------------
+echo "lifeboat mount (bench/mount.sh):"
+LIFEBOAT=$lifeboat bash "$top/bench/mount.sh" --runs "$runs" --volume "$volume" --repo "$work/repo" \
+        --disk-repo "$work/repo-disk" --workdir "$work/mount" --results "$work/mount-ratios.out"
+
 # ---- table ------------------------------------------------------------------
-python3 - "$work/times" "$work/sizes" "$vsize" "$dsize" "$work/changed-info.out" <<'PY'
+python3 - "$work/times" "$work/sizes" "$vsize" "$dsize" "$work/changed-info.out" "$work/mount-ratios.out" <<'PY'
 import json, sys
 times, sizes = {}, {}
 for line in open(sys.argv[1]):
@@ -250,4 +259,7 @@ try:
           f"{st['unchanged_chunks']} chunks unchanged by fingerprint, {st['bytes_read']/1e6:.0f} MB read")
 except Exception as e:
     pass
+print()
+print("Reading a snapshot through lifeboat mount (page cache dropped before each):")
+print(open(sys.argv[6]).read(), end="")
 PY

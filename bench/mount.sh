@@ -5,8 +5,9 @@
 #   tar     `tar -cf - . | wc -c` over the whole tree through `mount --files`
 #           against the original volume loop-mounted read-only (target: at
 #           most 1.3 times the original's time);
-#   dd      `dd bs=4M` of <image>/disk.img, the whole volume (target: at
-#           least 1 GB/s);
+#   dd      `dd bs=4M` of <image>/disk.img, the whole volume, or with
+#           --disk-repo of part1.img of that repository's latest snapshot
+#           (target: at least 1 GB/s);
 #   ls      the first `ls -l` of a freshly mounted snapshot directory
 #           (target: under 1 s), and how long `lifeboat mount` takes.
 #
@@ -16,7 +17,12 @@
 # machine hits both alike.
 #
 # Usage: bench/mount.sh [--runs N] [--volume IMG] [--workdir DIR] [--keep-repo]
+#                       [--repo DIR] [--disk-repo DIR] [--results FILE]
 #   (as root: loop devices, mounts)
+#   --repo DIR       a repository whose latest snapshot is of IMG (used as it
+#                    is, not removed); default: a backup into the work dir
+#   --disk-repo DIR  read part1.img of this repository's latest snapshot
+#   --results FILE   write the verdict lines there too (bench/compare.sh)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,13 +32,20 @@ volume=/var/tmp/ref-ext4.img
 work=/var/tmp/lifeboat-bench-mount
 runs=3
 keep=
+repo=
+repo_given=
+disk_repo=
+results=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--volume) volume=$2; shift 2 ;;
 	--runs) runs=$2; shift 2 ;;
 	--workdir) work=$2; shift 2 ;;
 	--keep-repo) keep=1; shift ;;
-	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+	--repo) repo=$2; keep=1; repo_given=1; shift 2 ;;
+	--disk-repo) disk_repo=$2; shift 2 ;;
+	--results) results=$2; shift 2 ;;
+	-h | --help) sed -n '2,26p' "$0"; exit 0 ;;
 	*) echo "mount.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -46,7 +59,7 @@ if [ ! -f "$volume" ]; then
 	sh "$shared/bench/make-volume.sh" "$volume" 8192 3072 ext4
 fi
 mkdir -p "$work"
-repo=$work/repo
+repo=${repo:-$work/repo}
 orig=$work/orig
 mnt=$work/mnt
 mkdir -p "$orig" "$mnt"
@@ -83,6 +96,7 @@ tar_size() {
 }
 
 if [ ! -f "$repo/config" ]; then
+	[ -z "$repo_given" ] || { echo "mount.sh: $repo is not a Lifeboat repository" >&2; exit 2; }
 	rm -rf "$repo"
 	"$lifeboat" init --repo "$repo" --quiet
 	echo "backing up $volume into $repo..."
@@ -117,9 +131,17 @@ for run in $(seq "$runs"); do
 	mount_lb+=("$(seconds "$lifeboat" mount --repo "$repo" --quiet "$mnt")")
 	snap=$(readlink "$mnt/latest")
 	ls_lb+=("$(seconds ls -l "$mnt/$snap" "$mnt/$snap/$img")")
+	ddfile=$mnt/$snap/$img/disk.img
+	if [ -n "$disk_repo" ]; then
+		"$lifeboat" umount --quiet "$mnt"
+		"$lifeboat" mount --repo "$disk_repo" --quiet "$mnt"
+		snap=$(readlink "$mnt/latest")
+		ddfile=$(ls -d "$mnt/$snap"/*/part1.img | head -1)
+	fi
+	ddsize=$(stat -c %s "$ddfile")
 	drop_caches
-	t=$(seconds dd if="$mnt/$snap/$img/disk.img" of=/dev/null bs=4M status=none)
-	dd_lb+=("$(python3 -c "print('%.3f' % ($vsize / $t / 1e9))")")
+	t=$(seconds dd if="$ddfile" of=/dev/null bs=4M status=none)
+	dd_lb+=("$(python3 -c "print('%.3f' % ($ddsize / $t / 1e9))")")
 	"$lifeboat" umount --quiet "$mnt"
 	echo "run $run: tar original ${tar_orig[-1]} s, through the mount ${tar_lb[-1]} s;" \
 		"dd ${dd_lb[-1]} GB/s; first ls ${ls_lb[-1]} s (mount ${mount_lb[-1]} s); load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -137,6 +159,14 @@ echo "Medians of $runs run(s), $(nproc) cores, volume $volume ($((vsize >> 30)) 
 printf '  %-44s %8s   %s\n' \
 	"tar | wc -c, original volume (loop, ro)" "$to s" "" \
 	"tar | wc -c, through mount --files" "$tl s" "${ratio}x the original (target <= 1.3x): $(verdict "$ratio <= 1.3")" \
-	"dd bs=4M of disk.img" "$dd GB/s" "target >= 1 GB/s: $(verdict "$dd >= 1")" \
+	"dd bs=4M of $(basename "$ddfile") ($((ddsize >> 20)) MiB)" "$dd GB/s" "target >= 1 GB/s: $(verdict "$dd >= 1")" \
 	"first ls -l of a snapshot directory" "$ls s" "target < 1 s: $(verdict "$ls < 1")" \
 	"lifeboat mount (to the shell prompt)" "$mt s" ""
+if [ -n "$results" ]; then
+	# in the format of bench/compare.sh's ratios
+	printf '  %-58s %6s %s\n' \
+		"mount --files: tar | wc -c time / original volume (loop, ro)" "$ratio" "(goal <= 1.3) $(verdict "$ratio <= 1.3")" \
+		"mount: dd bs=4M of $(basename "$ddfile"), GB/s" "$dd" "(goal >= 1) $(verdict "$dd >= 1")" \
+		"mount: first ls -l of a snapshot directory, s" "$ls" "(goal < 1) $(verdict "$ls < 1")" \
+		"mount: lifeboat mount to the shell prompt, s" "$mt" "" >"$results"
+fi

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -113,38 +115,14 @@ int cmd_info(int argc, char **argv)
         char t[32], a[32], b[32], d[32], e[32], f[32], g[32];
         lb_snapshot_get_info(s, &si);
         if (c.json) {
-                json_object *o = json_object_new_object(), *imgs = json_object_new_array(), *tags = json_object_new_array();
-                json_object_object_add(o, "id", json_object_new_string(si.id));
-                json_object_object_add(o, "time", json_object_new_int64(si.time));
-                json_object_object_add(o, "hostname", json_object_new_string(si.hostname));
-                json_object_object_add(o, "lifeboat_version", json_object_new_string(si.version));
-                json_object_object_add(o, "duration_ms", json_object_new_int64((int64_t)si.duration_ms));
-                json_object_object_add(o, "live", json_object_new_boolean(si.live));
-                for (size_t k = 0; k < si.ntags; k++)
-                        json_object_array_add(tags, json_object_new_string(si.tags[k]));
-                json_object_object_add(o, "tags", tags);
-                for (size_t k = 0; k < si.nimages; k++) {
-                        if (lb_snapshot_get_image(s, k, &ii) < 0)
-                                continue;
-                        json_object *j = json_object_new_object();
-                        json_object_object_add(j, "name", json_object_new_string(ii.name));
-                        json_object_object_add(j, "source", json_object_new_string(ii.source));
-                        json_object_object_add(j, "size", json_object_new_int64((int64_t)ii.size));
-                        json_object_object_add(j, "chunk_size", json_object_new_int64(ii.chunk_size));
-                        json_object_object_add(j, "bytes_read", json_object_new_int64((int64_t)ii.stats.bytes_read));
-                        json_object_object_add(j, "zero_bytes", json_object_new_int64((int64_t)ii.stats.zero_bytes));
-                        json_object_object_add(j, "new_chunks", json_object_new_int64((int64_t)ii.stats.new_chunks));
-                        json_object_object_add(j, "dedup_chunks", json_object_new_int64((int64_t)ii.stats.dedup_chunks));
-                        json_object_object_add(j, "new_bytes", json_object_new_int64((int64_t)ii.stats.new_bytes));
-                        json_object_object_add(j, "stored_bytes", json_object_new_int64((int64_t)ii.stats.stored_bytes));
-                        json_object_object_add(j, "unused_bytes", json_object_new_int64((int64_t)ii.stats.unused_bytes));
-                        json_object_object_add(j, "unchanged_chunks", json_object_new_int64((int64_t)ii.stats.unchanged_chunks));
-                        if (ii.layout_json)
-                                json_object_object_add(j, "disk", json_tokener_parse(ii.layout_json));
-                        json_object_array_add(imgs, j);
+                char *text = lb_snapshot_info_json(s);
+                if (!text) {
+                        lb_snapshot_free(s);
+                        lb_repo_close(repo);
+                        return cli_fail(-ENOMEM, "out of memory");
                 }
-                json_object_object_add(o, "images", imgs);
-                cli_print_json(o);
+                fputs(text, stdout);
+                free(text);
         } else {
                 printf("Snapshot  %s\nTime      %s\nHost      %s\nLifeboat  %s\nDuration  %.1f s\n", si.id,
                        cli_time(si.time, t), si.hostname, si.version, (double)si.duration_ms / 1000);

@@ -9,7 +9,6 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "util.h"
 
@@ -40,56 +39,10 @@ int lb_loop_attach(int fd, uint64_t offset, uint64_t size, bool read_only, char 
         return lb_error_set(-EBUSY, "no free loop device");
 }
 
-/* Run a program; its output goes into out (last lines kept) for messages. */
-static int run(char *out, size_t outlen, const char *const argv[])
-{
-        int pipefd[2];
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return -errno;
-        pid_t pid = fork();
-        if (pid < 0) {
-                close(pipefd[0]);
-                close(pipefd[1]);
-                return -errno;
-        }
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDONLY);
-                dup2(null, 0);
-                dup2(pipefd[1], 1);
-                dup2(pipefd[1], 2);
-                execvp(argv[0], (char *const *)argv);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        size_t n = 0;
-        char buf[4096];
-        ssize_t k;
-        while ((k = read(pipefd[0], buf, sizeof(buf))) > 0 || (k < 0 && errno == EINTR)) {
-                for (ssize_t i = 0; i < k; i++) {
-                        if (n + 1 >= outlen) { /* keep the tail */
-                                memmove(out, out + outlen / 2, n - outlen / 2);
-                                n -= outlen / 2;
-                        }
-                        out[n++] = buf[i];
-                }
-        }
-        out[n] = 0;
-        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
-                out[--n] = 0;
-        close(pipefd[0]);
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-                return -ENOENT;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static int run_checked(const char *what, const char *const argv[], int ok_max)
 {
         char out[1024] = "";
-        int r = run(out, sizeof(out), argv);
+        int r = run_program(argv, out, sizeof(out));
         if (r == -ENOENT)
                 return lb_error_set(-ENOENT, "%s needs %s, which is not installed", what, argv[0]);
         if (r < 0)

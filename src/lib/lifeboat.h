@@ -76,6 +76,10 @@ int lb_snapshot_find(struct lb_repo *r, const char *spec, struct lb_snapshot **r
 void lb_snapshot_free(struct lb_snapshot *s);
 void lb_snapshot_get_info(const struct lb_snapshot *s, struct lb_snapshot_info *ret);
 int lb_snapshot_get_image(const struct lb_snapshot *s, size_t i, struct lb_image_info *ret);
+/* The snapshot as one JSON document (what `lifeboat info --json` prints and a
+ * mount's info.json holds), pretty-printed, ending in a newline; free() it.
+ * NULL when out of memory. */
+char *lb_snapshot_info_json(const struct lb_snapshot *s);
 
 /* ---- backup ---- */
 struct lb_backup_opts {

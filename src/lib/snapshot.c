@@ -394,6 +394,49 @@ int lb_snapshot_get_image(const struct lb_snapshot *s, size_t i, struct lb_image
         return 0;
 }
 
+char *lb_snapshot_info_json(const struct lb_snapshot *s)
+{
+        struct lb_snapshot_info si;
+        struct lb_image_info ii;
+        lb_snapshot_get_info(s, &si);
+        json_object *o = json_object_new_object(), *imgs = json_object_new_array(), *tags = json_object_new_array();
+        json_object_object_add(o, "id", json_object_new_string(si.id));
+        json_object_object_add(o, "time", json_object_new_int64(si.time));
+        json_object_object_add(o, "hostname", json_object_new_string(si.hostname));
+        json_object_object_add(o, "lifeboat_version", json_object_new_string(si.version));
+        json_object_object_add(o, "duration_ms", json_object_new_int64((int64_t)si.duration_ms));
+        json_object_object_add(o, "live", json_object_new_boolean(si.live));
+        for (size_t k = 0; k < si.ntags; k++)
+                json_object_array_add(tags, json_object_new_string(si.tags[k]));
+        json_object_object_add(o, "tags", tags);
+        for (size_t k = 0; k < si.nimages; k++) {
+                if (lb_snapshot_get_image(s, k, &ii) < 0)
+                        continue;
+                json_object *j = json_object_new_object();
+                json_object_object_add(j, "name", json_object_new_string(ii.name));
+                json_object_object_add(j, "source", json_object_new_string(ii.source));
+                json_object_object_add(j, "size", json_object_new_int64((int64_t)ii.size));
+                json_object_object_add(j, "chunk_size", json_object_new_int64(ii.chunk_size));
+                json_object_object_add(j, "bytes_read", json_object_new_int64((int64_t)ii.stats.bytes_read));
+                json_object_object_add(j, "zero_bytes", json_object_new_int64((int64_t)ii.stats.zero_bytes));
+                json_object_object_add(j, "new_chunks", json_object_new_int64((int64_t)ii.stats.new_chunks));
+                json_object_object_add(j, "dedup_chunks", json_object_new_int64((int64_t)ii.stats.dedup_chunks));
+                json_object_object_add(j, "new_bytes", json_object_new_int64((int64_t)ii.stats.new_bytes));
+                json_object_object_add(j, "stored_bytes", json_object_new_int64((int64_t)ii.stats.stored_bytes));
+                json_object_object_add(j, "unused_bytes", json_object_new_int64((int64_t)ii.stats.unused_bytes));
+                json_object_object_add(j, "unchanged_chunks", json_object_new_int64((int64_t)ii.stats.unchanged_chunks));
+                if (ii.layout_json)
+                        json_object_object_add(j, "disk", json_tokener_parse(ii.layout_json));
+                json_object_array_add(imgs, j);
+        }
+        json_object_object_add(o, "images", imgs);
+        char *res = NULL;
+        if (asprintf(&res, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+                res = NULL;
+        json_object_put(o);
+        return res;
+}
+
 int lb_blob_fetch(struct lb_pack_cache *pc, struct lb_codec *c, const struct lb_repo *r, const uint8_t id[LB_ID_SIZE],
                   enum lb_blob_type type, uint8_t **buf, size_t *buf_size, void *out, size_t max, size_t *ret_len)
 {

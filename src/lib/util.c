@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static _Thread_local char error_buf[1024];
 
@@ -253,4 +254,50 @@ int mkdir_p(const char *path, mode_t mode)
         if (mkdir(p, mode) < 0 && errno != EEXIST)
                 return -errno;
         return 0;
+}
+
+int run_program(const char *const argv[], char *out, size_t outlen)
+{
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return -e;
+        }
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR);
+                dup2(null, 0);
+                dup2(pipefd[1], 1);
+                dup2(pipefd[1], 2);
+                close_range(3, ~0u, 0);
+                execvp(argv[0], (char *const *)argv);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        size_t n = 0;
+        char buf[4096];
+        ssize_t k;
+        while ((k = read(pipefd[0], buf, sizeof(buf))) > 0 || (k < 0 && errno == EINTR))
+                for (ssize_t i = 0; i < k; i++) {
+                        if (n + 1 >= outlen) { /* keep the tail */
+                                memmove(out, out + outlen / 2, n - outlen / 2);
+                                n -= outlen / 2;
+                        }
+                        out[n++] = buf[i];
+                }
+        out[n] = 0;
+        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
+                out[--n] = 0;
+        close(pipefd[0]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+                return -ENOENT;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

@@ -75,3 +75,11 @@ int fsync_dir_of(const char *path);
 int mkdir_p(const char *path, mode_t mode);
 char *path_join(const char *a, const char *b);
 int random_bytes(void *buf, size_t n);
+
+/* Run a program (argv[0] looked up in PATH) with stdin on /dev/null and no
+ * file descriptor of ours but stdio (a helper such as ntfs-3g must not hold
+ * a FUSE device or a lock open). Its output, stdout and stderr together, goes
+ * to out: the last part of it, without trailing newlines. Returns its exit
+ * status (128 + N when killed by signal N), -ENOENT when it cannot be run,
+ * or another -errno. */
+int run_program(const char *const argv[], char *out, size_t outlen);
