@@ -26,6 +26,9 @@ CONFIG=
 TIMEOUT=5
 APPEND=
 LIFEBOAT_BIN=${LIFEBOAT_BIN:-}
+INCLUDE_SNAPSHOT=
+INCLUDE_REPO=${LIFEBOAT_REPO:-}
+PASSWORD_FILE=
 KEEP_TEMP=
 QUIET=
 
@@ -56,6 +59,16 @@ Build Lifeboat recovery media: a hybrid ISO for CD or USB stick, BIOS or UEFI.
                     the media runs that plan unattended
   --timeout S       seconds the boot menu waits (default 5; 0: boot at once)
   --append ARGS     more kernel command line arguments
+  --include-snapshot SNAPSHOT
+                    copy this snapshot (latest or an ID prefix) of the
+                    repository --include-repo into the media (/lifeboat/repo
+                    on the ISO): a self-contained recovery drive; the media's
+                    repository is then that copy (repo=media) unless --repo
+                    or the configuration names another
+  --include-repo PATH
+                    the repository to copy it from (default: \$LIFEBOAT_REPO)
+  --password-file FILE
+                    its passphrase, if encrypted (or \$LIFEBOAT_PASSWORD)
   --lifeboat FILE   the lifeboat binary (default: \$LIFEBOAT_BIN, else the
                     one in PATH)
   --keep-temp       keep the staging directory
@@ -87,6 +100,12 @@ parse_args() {
 		--timeout=*) TIMEOUT=${1#*=} ;;
 		--append) APPEND=${2?}; shift ;;
 		--append=*) APPEND=${1#*=} ;;
+		--include-snapshot) INCLUDE_SNAPSHOT=${2?}; shift ;;
+		--include-snapshot=*) INCLUDE_SNAPSHOT=${1#*=} ;;
+		--include-repo) INCLUDE_REPO=${2?}; shift ;;
+		--include-repo=*) INCLUDE_REPO=${1#*=} ;;
+		--password-file) PASSWORD_FILE=${2?}; shift ;;
+		--password-file=*) PASSWORD_FILE=${1#*=} ;;
 		--lifeboat) LIFEBOAT_BIN=${2?}; shift ;;
 		--lifeboat=*) LIFEBOAT_BIN=${1#*=} ;;
 		--keep-temp) KEEP_TEMP=1 ;;
@@ -101,9 +120,16 @@ parse_args() {
 	'' | *[!0-9]*) die "bad --timeout '$TIMEOUT': give whole seconds" ;;
 	esac
 	[ -z "$CONFIG" ] || [ -r "$CONFIG" ] || die "cannot read the configuration $CONFIG"
+	if [ -n "$INCLUDE_SNAPSHOT" ]; then
+		[ -n "$INCLUDE_REPO" ] || die "--include-snapshot: give the repository to copy it from with --include-repo PATH (or LIFEBOAT_REPO)"
+		[ -f "$INCLUDE_REPO/config" ] || die "--include-repo $INCLUDE_REPO: not a Lifeboat repository (no config file there)"
+		[ -z "$PASSWORD_FILE" ] || [ -r "$PASSWORD_FILE" ] || die "cannot read the passphrase file $PASSWORD_FILE"
+	elif [ -n "$PASSWORD_FILE" ]; then
+		die "--password-file is for --include-snapshot"
+	fi
 	case $REPO in
-	'' | auto | /dev/*:/* | LABEL=*:/* | UUID=*:/* | PARTLABEL=*:/* | PARTUUID=*:/* | /dev/* | LABEL=* | UUID=*) ;;
-	*) die "bad --repo '$REPO': give DEVICE:/PATH (DEVICE: /dev/sdb1, LABEL=name, UUID=uuid) or auto" ;;
+	'' | auto | media | media:/* | /dev/*:/* | LABEL=*:/* | UUID=*:/* | PARTLABEL=*:/* | PARTUUID=*:/* | /dev/* | LABEL=* | UUID=*) ;;
+	*) die "bad --repo '$REPO': give DEVICE:/PATH (DEVICE: /dev/sdb1, LABEL=name, UUID=uuid), media or auto" ;;
 	esac
 }
 
@@ -279,6 +305,8 @@ stage_scripts() {
 	fi
 	if [ -n "$REPO" ]; then
 		printf '# from --repo\nrepo=%s\n' "$REPO" >>"$ROOT/etc/lifeboat/media.conf"
+	elif [ -n "$INCLUDE_SNAPSHOT" ] && ! grep -q '^[[:space:]]*repo[[:space:]]*=' "$ROOT/etc/lifeboat/media.conf"; then
+		printf '# from --include-snapshot: the copy on these media\nrepo=media\n' >>"$ROOT/etc/lifeboat/media.conf"
 	fi
 	chmod 0600 "$ROOT/etc/lifeboat/media.conf"
 	{
@@ -443,6 +471,22 @@ command line arguments lifeboat.KEY=VALUE override it. See docs/RECOVERY.md.
 EOF
 }
 
+# --include-snapshot: a copy of the snapshot (lifeboat copy: the same keys,
+# only the blobs it needs, the same bytes for the same inputs) at
+# /lifeboat/repo on the ISO, which the media find as repo=media.
+include_snapshot() {
+	local args
+	[ -n "$INCLUDE_SNAPSHOT" ] || return 0
+	args=(copy --repo "$INCLUDE_REPO" --to "$ISO/lifeboat/repo")
+	[ -z "$PASSWORD_FILE" ] || args+=(--password-file "$PASSWORD_FILE")
+	mkdir -p "$ISO/lifeboat"
+	"$LIFEBOAT_BIN" "${args[@]}" "$INCLUDE_SNAPSHOT" </dev/null >"$WORK/copy.log" 2>&1 || {
+		cat "$WORK/copy.log" >&2
+		die "cannot copy snapshot $INCLUDE_SNAPSHOT of $INCLUDE_REPO into the media"
+	}
+	say "snapshot $INCLUDE_SNAPSHOT: $(du -sh "$ISO/lifeboat/repo" | cut -f1) in /lifeboat/repo"
+}
+
 # The hybrid ISO, as Debian's live-build makes it.
 make_iso() {
 	local date
@@ -486,6 +530,7 @@ main() {
 	make_isolinux
 	make_grub_cfg
 	make_efiboot
+	include_snapshot
 	make_iso
 	say "wrote $OUTPUT ($(du -h --apparent-size "$OUTPUT" | cut -f1))"
 }

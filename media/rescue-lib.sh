@@ -188,13 +188,30 @@ disk_of() {
 fs_type() { blkid -p -s TYPE -o value "$1" 2>/dev/null | head -n 1; }
 fs_label() { blkid -p -s LABEL -o value "$1" 2>/dev/null | head -n 1; }
 
-# is_boot_medium DISK: the disk (or CD) these media were booted from, or
-# another copy of them: a filesystem labelled LIFEBOAT_RESCUE on it or on one
-# of its partitions.
-is_boot_medium() {
+# medium_node DISK: the node of DISK (itself or a partition) holding a
+# filesystem labelled LIFEBOAT_RESCUE: these media (the CD, or the USB stick
+# the ISO was written to) or another copy of them.
+medium_node() {
 	local d=${1#/dev/} n
 	for n in "$d" $(ls /sys/block/"$d" 2>/dev/null | grep "^$d"); do
-		[ "$(fs_label "/dev/$n")" = "$VOLID" ] && return 0
+		if [ "$(fs_label "/dev/$n")" = "$VOLID" ]; then
+			echo "/dev/$n"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# is_boot_medium DISK: DISK is the recovery media (or a copy of them).
+is_boot_medium() {
+	medium_node "$1" >/dev/null
+}
+
+# boot_medium_dev: the device holding the media's filesystem, or nothing.
+boot_medium_dev() {
+	local d
+	for d in $(disks); do
+		medium_node "$d" && return 0
 	done
 	return 1
 }
@@ -279,8 +296,14 @@ repos_in() {
 
 # find_repos: every repository on every filesystem, as DEV:/PATH lines.
 find_repos() {
-	local n m r
+	local n m r medium=
 	for n in $(blockdevs); do
+		# a USB stick holding the ISO shows its filesystem twice (the whole
+		# disk and partition 1): look once
+		if [ "$(fs_label "/dev/$n")" = "$VOLID" ]; then
+			[ -n "$medium" ] && [ "$(disk_of "$n")" = "$medium" ] && continue
+			medium=$(disk_of "$n")
+		fi
 		m=$RUN/probe/$n
 		mount_dev "/dev/$n" "$m" probe || { rmdir "$m" 2>/dev/null; continue; }
 		for r in $(repos_in "$m"); do
@@ -317,6 +340,19 @@ open_repo() {
 			return 1
 		fi
 		spec=$found
+		;;
+	esac
+	case $spec in
+	media | media:/*)
+		# the copy that --include-snapshot put on these media
+		dev=$(boot_medium_dev)
+		if [ -z "$dev" ]; then
+			REASON="repo=$spec: the recovery media's own filesystem ($VOLID) is not visible"
+			return 1
+		fi
+		path=/lifeboat/repo
+		case $spec in media:/*) path=/${spec#media:/} ;; esac
+		spec=$dev:$path
 		;;
 	esac
 	case $spec in
