@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -12,7 +13,8 @@ static const char usage[] =
         "existing DST must have SRC's keys. Each snapshot is committed on its own; if one\n"
         "fails, nothing of it is kept in DST. Copies of the same snapshots into new\n"
         "directories are identical, byte for byte.\n"
-        "  --to DST     the repository to copy into\n";
+        "  --to DST     the repository to copy into\n"
+        "  --threads N  threads checking blobs (default: one per core)\n";
 
 static json_object *result_json(const char *dst, const struct lb_copy_result *res)
 {
@@ -63,8 +65,10 @@ static void print_result(const char *src, const char *dst, const struct lb_copy_
 
 int cmd_copy(int argc, char **argv)
 {
-        static const struct option opts[] = { CLI_COMMON_OPTIONS, { "to", required_argument, NULL, 't' }, {} };
+        static const struct option opts[] = { CLI_COMMON_OPTIONS, { "to", required_argument, NULL, 't' },
+                                              { "threads", required_argument, NULL, 'T' }, {} };
         struct cli_common c;
+        struct lb_copy_opts co = { 0 };
         const char *dst = NULL;
         int opt;
         cli_common_init(&c);
@@ -74,12 +78,22 @@ int cmd_copy(int argc, char **argv)
                         return 0;
                 if (k)
                         continue;
-                if (opt == 't' && *optarg)
+                char *end;
+                long l;
+                switch (opt) {
+                case 't':
+                        if (!*optarg)
+                                return cli_usage_error(usage, "empty --to");
                         dst = optarg;
-                else if (opt == 't')
-                        return cli_usage_error(usage, "empty --to");
-                else
-                        return cli_usage_error(usage, "unknown option");
+                        break;
+                case 'T':
+                        l = strtol(optarg, &end, 10);
+                        if (*end || l < 1 || l > 64)
+                                return cli_usage_error(usage, "bad --threads '%s' (1-64)", optarg);
+                        co.threads = (unsigned)l;
+                        break;
+                default: return cli_usage_error(usage, "unknown option");
+                }
         }
         if (!dst)
                 return cli_usage_error(usage, "where to? give the destination repository with --to DST");
@@ -89,7 +103,7 @@ int cmd_copy(int argc, char **argv)
         if (r)
                 return r;
         cli_events_setup(&c);
-        struct lb_copy_opts co = { .passphrase = pass };
+        co.passphrase = pass;
         struct lb_copy_result res;
         r = lb_copy(repo, dst, (const char *const *)argv + optind, (size_t)(argc - optind), &co, &res);
         cli_progress_end();

@@ -4,12 +4,14 @@
  * one checked on the way so that damage in SRC is never carried over.
  *
  *   SRC's snapshots, in snapshot order → images → map segments, one loaded at
- *   a time: its map blob, its hint blob, then each chunk in map order that
- *   DST lacks: read from SRC's pack, decrypted, decompressed and re-hashed,
- *   then appended as stored to DST's one pack writer
+ *   a time: its map blob, its hint blob, then the chunks DST lacks, in map
+ *   order, a window at a time: checker threads read each from SRC's pack,
+ *   decrypt, decompress and re-hash it; the main thread appends them as
+ *   stored, in order, to DST's one pack writer
  *   → per snapshot: finish the pack, write the index files, then copy the
- *   snapshot file byte for byte: the commit. A failure removes what the
- *   failing snapshot had written; the snapshots before it stay committed.
+ *   snapshot file byte for byte: the commit. A failure before the index
+ *   files removes the failing snapshot's packs; the snapshots before it stay
+ *   committed.
  *
  * Nothing random or time-dependent goes into what is written: packs hold the
  * blobs as SRC stored them, in a fixed order; index blobs are encrypted with
@@ -18,9 +20,12 @@
  * identical trees, whether in one run or several. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 
 #include "blob.h"
@@ -35,6 +40,30 @@
 #define INDEX_FLUSH_PACKS 32 /* one index file per 32 packs, as backup writes them */
 #define STALE_TMP_S (24 * 3600)
 #define PROGRESS_MS 200
+#define WINDOW_BYTES (64u << 20) /* chunks checked at once, at most */
+
+/* A chunk to check and copy, in map order. */
+struct slot {
+        const uint8_t *id;
+        uint64_t off;
+        size_t want;  /* its length */
+        uint8_t *raw; /* as stored, once checked */
+        size_t raw_size;
+        int r;
+        char msg[384];
+};
+
+/* Checker threads: each reads, decrypts, decompresses and re-hashes the
+ * chunks of a window it takes from a shared counter; the main thread then
+ * appends them in order, so the output does not depend on the timing. */
+struct checker {
+        pthread_t thread;
+        struct copy *cp;
+        struct lb_pack_cache pc;
+        struct lb_codec *codec;
+        uint8_t *plain;
+        size_t plain_size;
+};
 
 struct copy {
         struct lb_repo *src, *dst;
@@ -42,7 +71,7 @@ struct copy {
         struct lb_pack_cache pc;        /* reads SRC */
         struct lb_codec *codec;
         struct lb_pack_writer *pw;
-        struct lb_idset copied; /* blobs this run wrote to DST */
+        struct lb_idset copied; /* blobs this run wrote (or is writing) to DST */
 
         /* The current snapshot's packs; index files are written for them
          * only when all are finished, just before the commit, so that until
@@ -53,6 +82,17 @@ struct copy {
         struct lb_index_entry *entries; /* loc.pack numbers packs[] */
         size_t nentries, entries_cap;
         struct lb_copy_snapshot *cur;
+
+        struct checker *checkers;
+        unsigned nthreads, started;
+        pthread_mutex_t lock;
+        pthread_cond_t cond_work, cond_done;
+        struct slot *slots;
+        size_t maxslots, nslots; /* the window: slots[0..nslots) */
+        atomic_size_t next;
+        unsigned finished, generation;
+        bool stop;
+        uint32_t chunk_size; /* of the image being copied */
 
         uint8_t (*ids)[LB_ID_SIZE]; /* one map segment */
         uint8_t *plain, *raw;
@@ -352,15 +392,13 @@ static int finish_pack(struct copy *cp)
         return 0;
 }
 
-/* Append a checked blob, as SRC stored it (raw: header and payload). */
+/* Append a checked blob, as SRC stored it (raw: header and payload), that
+ * in_dst() said DST lacks. */
 static int put_blob(struct copy *cp, const uint8_t id[LB_ID_SIZE], enum lb_blob_type type, const uint8_t *raw)
 {
         const struct lb_blob_header_disk *h = (const void *)raw;
         size_t len = sizeof(*h) + le32_get(h->stored_len);
-        int k = lb_idset_add(&cp->copied, id, 0, NULL);
-        if (k <= 0)
-                return k;
-        k = lb_pack_writer_add(cp->pw, id, (uint8_t)type, raw, len);
+        int k = lb_pack_writer_add(cp->pw, id, (uint8_t)type, raw, len);
         if (k < 0)
                 return k;
         cp->cur->blobs++;
@@ -368,6 +406,13 @@ static int put_blob(struct copy *cp, const uint8_t id[LB_ID_SIZE], enum lb_blob_
         if (cp->pw->size >= cp->dst->pack_size)
                 return finish_pack(cp);
         return 0;
+}
+
+/* in_dst() said no: from now on it says yes. */
+static int mark_copied(struct copy *cp, const uint8_t id[LB_ID_SIZE])
+{
+        int k = lb_idset_add(&cp->copied, id, 0, NULL);
+        return k < 0 ? k : 0;
 }
 
 /* SRC could not give a blob: say which part of which image, and that it is
@@ -385,15 +430,92 @@ static int src_damage(struct copy *cp, int k, const struct lb_image *im, const c
                             k == -ENOENT ? "missing" : "damaged", cp->src->path, msg);
 }
 
+static void check_slot(struct checker *w, struct slot *sl)
+{
+        struct copy *cp = w->cp;
+        size_t len;
+        int k = 0;
+        if (w->plain_size < cp->chunk_size) {
+                uint8_t *p = realloc(w->plain, cp->chunk_size);
+                if (!p)
+                        k = -ENOMEM;
+                else {
+                        w->plain = p;
+                        w->plain_size = cp->chunk_size;
+                }
+        }
+        if (k == 0)
+                k = lb_blob_fetch(&w->pc, w->codec, cp->src, sl->id, LB_BLOB_CHUNK, &sl->raw, &sl->raw_size, w->plain,
+                                  cp->chunk_size, &len);
+        if (k == 0 && len != sl->want)
+                k = lb_error_set(-EBADMSG, "the chunk has %zu bytes instead of %zu", len, sl->want);
+        sl->r = k;
+        if (k < 0)
+                snprintf(sl->msg, sizeof(sl->msg), "%s", lb_error_get() ? lb_error_get() : strerror(-k));
+}
+
+static void *checker_main(void *arg)
+{
+        struct checker *w = arg;
+        struct copy *cp = w->cp;
+        unsigned seen = 0;
+        for (;;) {
+                pthread_mutex_lock(&cp->lock);
+                while (!cp->stop && cp->generation == seen)
+                        pthread_cond_wait(&cp->cond_work, &cp->lock);
+                if (cp->stop) {
+                        pthread_mutex_unlock(&cp->lock);
+                        return NULL;
+                }
+                seen = cp->generation;
+                pthread_mutex_unlock(&cp->lock);
+                for (size_t i; (i = atomic_fetch_add(&cp->next, 1)) < cp->nslots;)
+                        check_slot(w, &cp->slots[i]);
+                pthread_mutex_lock(&cp->lock);
+                if (++cp->finished == cp->started)
+                        pthread_cond_signal(&cp->cond_done);
+                pthread_mutex_unlock(&cp->lock);
+        }
+}
+
+/* Check the window's chunks in parallel, then append them in map order. */
+static int copy_window(struct copy *cp, const struct lb_image *im)
+{
+        if (cp->nslots == 0)
+                return 0;
+        pthread_mutex_lock(&cp->lock);
+        atomic_store(&cp->next, 0);
+        cp->finished = 0;
+        cp->generation++;
+        pthread_cond_broadcast(&cp->cond_work);
+        while (cp->finished < cp->started)
+                pthread_cond_wait(&cp->cond_done, &cp->lock);
+        pthread_mutex_unlock(&cp->lock);
+        for (size_t i = 0; i < cp->nslots; i++) {
+                struct slot *sl = &cp->slots[i];
+                if (sl->r < 0) {
+                        lb_error_set(sl->r, "%s", sl->msg);
+                        return src_damage(cp, sl->r, im, "chunk", sl->off, sl->off + sl->want - 1);
+                }
+                int k = put_blob(cp, sl->id, LB_BLOB_CHUNK, sl->raw);
+                if (k < 0)
+                        return k;
+        }
+        cp->nslots = 0;
+        progress(cp, false);
+        return 0;
+}
+
 static int copy_segment(struct copy *cp, const struct lb_snapshot *s, const struct lb_image *im, size_t g)
 {
         uint64_t first = (uint64_t)g * LB_MAP_SEGMENT_CHUNKS, cs = im->chunk_size;
-        size_t n, len;
+        size_t n, len, window = MIN(cp->maxslots, MAX((size_t)2, WINDOW_BYTES / im->chunk_size));
         int k = lb_image_map_fetch(&cp->pc, cp->codec, cp->src, im, g, cp->ids, &n, &cp->raw, &cp->raw_size);
         if (k < 0)
                 return src_damage(cp, k, im, "map", first * cs,
                                   MIN(im->size, (first + LB_MAP_SEGMENT_CHUNKS) * cs) - 1);
-        if (!in_dst(cp, im->maps[g]) && (k = put_blob(cp, im->maps[g], LB_BLOB_MAP, cp->raw)) < 0)
+        if (!in_dst(cp, im->maps[g]) && ((k = mark_copied(cp, im->maps[g])) < 0 ||
+                                         (k = put_blob(cp, im->maps[g], LB_BLOB_MAP, cp->raw)) < 0))
                 return k;
         if (im->hints && !in_dst(cp, im->hints[g])) {
                 /* Hints only spare the next backup some hashing: a damaged one
@@ -407,9 +529,12 @@ static int copy_segment(struct copy *cp, const struct lb_snapshot *s, const stru
                                 "(the next backup hashes that part in full)", s->id, im->name, g,
                                 lb_error_get() ? lb_error_get() : strerror(-k));
                         lb_error_clear();
-                } else if ((k = put_blob(cp, im->hints[g], LB_BLOB_HINTS, cp->raw)) < 0)
+                } else if ((k = mark_copied(cp, im->hints[g])) < 0 ||
+                           (k = put_blob(cp, im->hints[g], LB_BLOB_HINTS, cp->raw)) < 0)
                         return k;
         }
+        cp->chunk_size = im->chunk_size;
+        cp->nslots = 0;
         for (size_t i = 0; i < n; i++) {
                 const uint8_t *id = cp->ids[i];
                 uint64_t off = (first + i) * cs;
@@ -421,19 +546,16 @@ static int copy_segment(struct copy *cp, const struct lb_snapshot *s, const stru
                         cp->cur->dedup_chunks++;
                         continue;
                 }
-                k = lb_blob_fetch(&cp->pc, cp->codec, cp->src, id, LB_BLOB_CHUNK, &cp->raw, &cp->raw_size,
-                                  cp->plain, cs, &len);
-                if (k == 0 && len != want)
-                        k = lb_error_set(-EBADMSG, "the chunk has %zu bytes instead of %zu", len, want);
-                if (k < 0)
-                        return src_damage(cp, k, im, "chunk", off, off + want - 1);
-                k = put_blob(cp, id, LB_BLOB_CHUNK, cp->raw);
-                if (k < 0)
+                if ((k = mark_copied(cp, id)) < 0)
                         return k;
-                progress(cp, false);
+                struct slot *sl = &cp->slots[cp->nslots++];
+                sl->id = id;
+                sl->off = off;
+                sl->want = want;
+                if (cp->nslots == window && (k = copy_window(cp, im)) < 0)
+                        return k;
         }
-        progress(cp, false);
-        return 0;
+        return copy_window(cp, im);
 }
 
 /* Remove the packs of a failed snapshot that no index file lists: nothing
@@ -580,12 +702,36 @@ int lb_copy(struct lb_repo *src, const char *dst_path, const char *const *specs,
         pc_init = true;
         cp.codec = lb_codec_new(0);
         cp.ids = malloc((size_t)LB_MAP_SEGMENT_CHUNKS * LB_ID_SIZE);
+        cp.nthreads = MAX(1u, MIN(opts && opts->threads ? opts->threads : (unsigned)get_nprocs(), 64u));
+        cp.maxslots = MIN((size_t)4 * cp.nthreads, (size_t)64);
+        cp.slots = calloc(cp.maxslots, sizeof(*cp.slots));
+        cp.checkers = calloc(cp.nthreads, sizeof(*cp.checkers));
         k = lb_pack_writer_new(cp.dst, &cp.pw);
-        if (k < 0 || !cp.codec || !cp.ids || lb_idset_init(&cp.copied, 4096) < 0) {
+        if (k < 0 || !cp.codec || !cp.ids || !cp.slots || !cp.checkers || lb_idset_init(&cp.copied, 4096) < 0) {
                 k = -ENOMEM;
                 goto out;
         }
         set_init = true;
+        pthread_mutex_init(&cp.lock, NULL);
+        pthread_cond_init(&cp.cond_work, NULL);
+        pthread_cond_init(&cp.cond_done, NULL);
+        for (unsigned i = 0; i < cp.nthreads; i++) {
+                cp.checkers[i].cp = &cp;
+                lb_pack_cache_init(&cp.checkers[i].pc, src, cp.sx);
+        }
+        for (unsigned i = 0; i < cp.nthreads; i++) {
+                struct checker *w = &cp.checkers[i];
+                w->codec = lb_codec_new(0);
+                if (!w->codec) {
+                        k = -ENOMEM;
+                        goto out;
+                }
+                if (pthread_create(&w->thread, NULL, checker_main, w) != 0) {
+                        k = lb_error_set(-EAGAIN, "cannot start threads");
+                        goto out;
+                }
+                cp.started++;
+        }
 
         for (size_t i = 0; i < nsel; i++)
                 if (!dst_has_snapshot(cp.dst, sel[i]->id))
@@ -621,10 +767,29 @@ int lb_copy(struct lb_repo *src, const char *dst_path, const char *const *specs,
 
 out:
         ret->duration_ms = now_ms() - t0;
+        if (set_init) {
+                pthread_mutex_lock(&cp.lock);
+                cp.stop = true;
+                pthread_cond_broadcast(&cp.cond_work);
+                pthread_mutex_unlock(&cp.lock);
+                for (unsigned i = 0; i < cp.started; i++)
+                        pthread_join(cp.checkers[i].thread, NULL);
+                for (unsigned i = 0; i < cp.nthreads; i++) {
+                        lb_pack_cache_done(&cp.checkers[i].pc);
+                        lb_codec_free(cp.checkers[i].codec);
+                        free(cp.checkers[i].plain);
+                }
+                pthread_mutex_destroy(&cp.lock);
+                pthread_cond_destroy(&cp.cond_work);
+                pthread_cond_destroy(&cp.cond_done);
+                lb_idset_done(&cp.copied);
+        }
+        for (size_t i = 0; cp.slots && i < cp.maxslots; i++)
+                free(cp.slots[i].raw);
+        free(cp.slots);
+        free(cp.checkers);
         if (pc_init)
                 lb_pack_cache_done(&cp.pc);
-        if (set_init)
-                lb_idset_done(&cp.copied);
         lb_pack_writer_free(cp.pw);
         lb_codec_free(cp.codec);
         free(cp.ids);

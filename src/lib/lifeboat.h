@@ -157,6 +157,7 @@ struct lb_copy_opts {
         /* Opens DST, which shares SRC's keys and so its passphrase; NULL when
          * SRC is not encrypted. */
         const char *passphrase;
+        unsigned threads; /* checking blobs; 0: one per core */
 };
 struct lb_copy_snapshot {
         char id[65];
@@ -176,7 +177,8 @@ struct lb_copy_result {
 /* Copy snapshots (specs as for lb_snapshot_find; NULL/0 = all) of src into
  * the repository at dst, creating it with src's config and key files when dst
  * does not exist or is an empty directory. Each snapshot is committed on its
- * own, in snapshot order; a failure removes what the failing one had written.
+ * own, in snapshot order; a failure removes the failing one's packs (unless it
+ * came after its index files were written).
  * Free ret with lb_copy_result_free(), also after a failure. */
 int lb_copy(struct lb_repo *src, const char *dst, const char *const *specs, size_t nspecs,
             const struct lb_copy_opts *opts, struct lb_copy_result *ret);

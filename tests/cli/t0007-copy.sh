@@ -184,6 +184,69 @@ test_expect_success 'usage errors' '
 		lifeboat copy --repo plain.src --to full.dir
 '
 
+test_expect_success 'the number of threads does not change the result; --json and errors' '
+	lifeboat copy --repo encrypted.src --to threads.1 --threads 1 --quiet &&
+	lifeboat copy --repo encrypted.src --to threads.7 --threads 7 --quiet &&
+	diff -r threads.1 threads.7 &&
+	diff -r threads.1 encrypted.a &&
+	expect_fail 2 "bad --threads" lifeboat copy --repo plain.src --to x --threads 0 &&
+	expect_fail 1 "no snapshot deadbeef" lifeboat copy --repo plain.src --to x deadbeef --json &&
+	test ! -s last.out
+'
+
+test_expect_success 'a repository without snapshots: the copy is an empty repository with its keys' '
+	lifeboat init --repo none.src --encrypt &&
+	lifeboat copy --repo none.src --to none.dst --json >none.json &&
+	expect_eq "$(json_get "d[\"created\"]" <none.json)" true created &&
+	expect_eq "$(json_get "d[\"copied\"]" <none.json)" 0 copied &&
+	cmp none.src/keys/default none.dst/keys/default &&
+	random_file none.img 3M none &&
+	lifeboat backup --repo none.dst none.img --quiet &&
+	lifeboat copy --repo none.dst --to none.src --quiet &&
+	lifeboat restore --repo none.src latest none.restored &&
+	expect_cmp none.restored none.img
+'
+
+test_expect_success 'one copy into a destination at a time' '
+	lifeboat init --repo lock.src &&
+	random_file lock.img 3M lock &&
+	lifeboat backup --repo lock.src lock.img --quiet &&
+	lifeboat copy --repo lock.src --to lock.dst --quiet &&
+	{ flock lock.dst sh -c "echo \$\$ >lock.pid; exec sleep 60" & } &&
+	pid=$! && register_pid $pid &&
+	for i in $(seq 1 50); do
+		test -s lock.pid && break
+		sleep 0.1
+	done &&
+	register_pid $(cat lock.pid) &&
+	! flock -n lock.dst true &&
+	expect_fail 1 "another .lifeboat copy. is writing to lock.dst" lifeboat copy --repo plain.src --to lock.dst &&
+	kill $(cat lock.pid) && { wait $pid || true; } &&
+	lifeboat copy --repo lock.src --to lock.dst --quiet
+'
+
+test_expect_success 'a killed copy: the destination stays valid, and a new copy completes it' '
+	lifeboat init --repo kill.src &&
+	random_file kill.img 160M kill &&
+	lifeboat backup --repo kill.src kill.img --quiet &&
+	{ "$LIFEBOAT" copy --repo kill.src --to kill.dst --threads 1 --quiet & } &&
+	pid=$! && register_pid $pid &&
+	for i in $(seq 1 200); do
+		test -n "$(find kill.dst/packs -type f 2>/dev/null)" && break
+		sleep 0.05
+	done &&
+	kill -9 $pid && { wait $pid || true; } &&
+	info "killed with $(find kill.dst/packs -type f | wc -l) pack(s) and $(ls kill.dst/tmp | wc -l) temporary file(s) written" &&
+	test -n "$(find kill.dst/packs -type f)" &&
+	test -z "$(ls kill.dst/snapshots)" &&
+	lifeboat verify --repo kill.dst &&
+	lifeboat copy --repo kill.src --to kill.dst --quiet &&
+	lifeboat verify --repo kill.dst --read-data &&
+	lifeboat copy --repo kill.src --to kill.fresh --quiet &&
+	diff -r -x tmp kill.dst kill.fresh &&
+	rm kill.img
+'
+
 # ---- damage in the source ----
 
 test_expect_success 'setup: a source with a third snapshot whose new data sits in a pack of its own' '
@@ -219,6 +282,40 @@ test_expect_success 'a damaged source snapshot file is not copied either' '
 	expect_fail 1 "$(cut -c1-8 plain.snap2).*damaged" \
 		lifeboat copy --repo damaged.src2 --to damaged.dst2 $(cut -c1-8 plain.snap2) &&
 	diff -r damaged.dst2 damaged.dst2.before
+'
+
+# hint_blob_offset PACK: offset of the middle of the first hint blob (type 5)
+# in PACK, from its plaintext directory (docs/FORMAT.md, "Pack files").
+hint_blob_offset() {
+	python3 - "$1" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+dir_off, count = struct.unpack_from("<QI", data, len(data) - 24)
+for i in range(count):
+    _id, off, length, typ = struct.unpack_from("<32sQIB", data, dir_off + 48 * i)
+    if typ == 5:
+        print(off + 48 + (length - 48) // 2)
+        break
+PY
+}
+
+test_expect_success 'a damaged hint blob is left behind with a warning; the copy is complete' '
+	lifeboat init --repo hint.src &&
+	lifeboat backup --repo hint.src extra.img --quiet &&
+	for p in $(find hint.src/packs -type f); do
+		off=$(hint_blob_offset $p)
+		if [ -n "$off" ]; then
+			flip_byte $p $off && echo $p >hint.pack
+		fi
+	done &&
+	test -s hint.pack &&
+	lifeboat copy --repo hint.src --to hint.dst >hint.out 2>hint.err &&
+	expect_grep "^lifeboat: warning: snapshot [0-9a-f]{8} image extra.img: change-detection hints of segment 0 not copied" hint.err &&
+	lifeboat verify --repo hint.dst --read-data &&
+	lifeboat restore --repo hint.dst latest hint.restored &&
+	expect_cmp hint.restored extra.img &&
+	lifeboat backup --repo hint.dst extra.img --json >hint.backup.json 2>hint.backup.err &&
+	expect_eq "$(json_get "d[\"new_chunks\"]" <hint.backup.json)" 0 "new chunks of a backup into the copy"
 '
 
 # ---- a destination that fills up ----
