@@ -135,26 +135,33 @@ ensure_password() {
 	return 1
 }
 
-# menu_restore: repository, snapshot, a disk for each image (by size), the
-# plan, "yes", restore.
-menu_restore() {
-	local snap n line need name idx cands best bestsize d s i plan= grow args how
-	pick_repo ro || { pause; return; }
-	ensure_password || { close_repo; pause; return; }
-	lifeboat list --repo "$REPO" >"$RUN/list.out" 2>&1 </dev/null || { cat "$RUN/list.out"; close_repo; pause; return; }
+# pick_snapshot VERB: list the snapshots of the open repository and ask for
+# one, the latest by default ("Snapshot to VERB"). Sets SNAP (an ID prefix);
+# fails with the reason shown.
+pick_snapshot() {
+	local n
+	lifeboat list --repo "$REPO" >"$RUN/list.out" 2>&1 </dev/null || { cat "$RUN/list.out"; return 1; }
 	n=$(($(grep -c . "$RUN/list.out") - 1))
 	if [ "$n" -lt 1 ]; then
 		echo "The repository has no snapshots."
-		close_repo
-		pause
-		return
+		return 1
 	fi
 	echo
 	echo "Snapshots in $REPO_SPEC:"
 	awk 'NR == 1 { printf "     %s\n", $0; next } { printf "%3d) %s\n", NR - 1, $0 }' "$RUN/list.out"
-	ask "Snapshot to restore (number)" "$n"
-	snap=$(awk -v n="$ANSWER" 'NR == n + 1 { print $1 }' "$RUN/list.out")
-	[ -n "$snap" ] || { echo "No snapshot $ANSWER."; close_repo; pause; return; }
+	ask "Snapshot to $1 (number)" "$n"
+	SNAP=$(awk -v n="$ANSWER" 'NR == n + 1 { print $1 }' "$RUN/list.out")
+	[ -n "$SNAP" ] || { echo "No snapshot $ANSWER."; return 1; }
+}
+
+# menu_restore: repository, snapshot, a disk for each image (by size), the
+# plan, "yes", restore.
+menu_restore() {
+	local snap line need name idx cands best bestsize d s i plan= grow args how
+	pick_repo ro || { pause; return; }
+	ensure_password || { close_repo; pause; return; }
+	pick_snapshot restore || { close_repo; pause; return; }
+	snap=$SNAP
 	snapshot_images "$snap" >"$RUN/images" || { echo "$REASON"; close_repo; pause; return; }
 	cfgdisk=$(cat "$RUN/cfgdisk" 2>/dev/null)
 	: >"$RUN/plan"
@@ -287,6 +294,158 @@ menu_backup() {
 	pause
 }
 
+# menu_browse: repository, snapshot, `lifeboat mount --files` at
+# $BROWSE_MNT, a shell in the snapshot's directory, then `lifeboat umount`.
+BROWSE_MNT=/mnt/lifeboat
+menu_browse() {
+	local dir i p
+	pick_repo ro || { pause; return; }
+	ensure_password || { close_repo; pause; return; }
+	pick_snapshot browse || { close_repo; pause; return; }
+	mkdir -p "$BROWSE_MNT"
+	echo "Mounting snapshot $SNAP at $BROWSE_MNT ..."
+	if ! lifeboat mount --repo "$REPO" --files "$SNAP" "$BROWSE_MNT" </dev/null; then
+		echo "Cannot mount the snapshot (see the message above)."
+		lifeboat umount "$BROWSE_MNT" >/dev/null 2>&1
+		close_repo
+		pause
+		return
+	fi
+	dir=$(ls -d "$BROWSE_MNT"/*_"$SNAP"* 2>/dev/null | head -n 1)
+	[ -d "$dir" ] || dir=$BROWSE_MNT
+	echo
+	echo "The files of snapshot $SNAP, read-only, are in $dir:"
+	(cd "$dir" && for i in *; do
+		[ -d "$i" ] || continue
+		printf '  %s/:' "$i"
+		for p in "$i"/part* "$i"/fs; do [ -d "$p" ] && printf ' %s/' "${p##*/}"; done
+		echo
+	done)
+	cat <<-EOF
+	  IMAGE/partN/ holds the files of partition N (IMAGE/fs/: a disk without partitions);
+	  IMAGE/disk.img and IMAGE/partN.img are the raw images.
+	To copy files to a USB disk: plug it in, find it with blkid, then
+	  mkdir -p /mnt/usb && mount /dev/sdX1 /mnt/usb    (NTFS: ntfs-3g /dev/sdX1 /mnt/usb)
+	  cp -a FILES /mnt/usb/ && umount /mnt/usb
+	Type exit to leave this shell: the snapshot is then unmounted.
+	EOF
+	(cd "$dir" && PS1='browse:\w # ' sh)
+	cd /
+	if lifeboat umount "$BROWSE_MNT" </dev/null || lifeboat umount --lazy "$BROWSE_MNT" </dev/null; then
+		echo "Unmounted the snapshot."
+	fi
+	close_repo
+	pause
+}
+
+# fs_checker TYPE DEV check|repair: the command that checks (read-only) or
+# repairs a filesystem of that type; nothing if there is none (btrfs is
+# never repaired from here: btrfs check --repair can make matters worse).
+fs_checker() {
+	case $1:$3 in
+	ext2:check | ext3:check | ext4:check) echo "e2fsck -f -n $2" ;;
+	ext2:repair | ext3:repair | ext4:repair) echo "e2fsck -f -y $2" ;;
+	xfs:check) echo "xfs_repair -n $2" ;;
+	xfs:repair) echo "xfs_repair $2" ;;
+	vfat:check) echo "fsck.vfat -n $2" ;;
+	vfat:repair) echo "fsck.vfat -a -w $2" ;;
+	ntfs:check) echo "ntfsfix -n $2" ;;
+	ntfs:repair) echo "ntfsfix $2" ;;
+	btrfs:check) echo "btrfs check --readonly $2" ;;
+	esac
+}
+
+# check_fs NAME check|repair: run the checker of /dev/NAME and say what it
+# found; a check that finds problems adds NAME to $RUN/check.bad.
+check_fs() {
+	local n=$1 how=$2 t l cmd rc
+	t=$(fs_type "/dev/$n")
+	l=$(fs_label "/dev/$n")
+	if grep -q "^/dev/$n " /proc/mounts; then
+		echo "  $n: mounted, not checked"
+		return 0
+	fi
+	cmd=$(fs_checker "$t" "/dev/$n" "$how")
+	if [ -z "$cmd" ]; then
+		case $how:$t in
+		check:) echo "  $n: no filesystem found, nothing to check" ;;
+		check:swap) echo "  $n: swap, nothing to check" ;;
+		check:*) echo "  $n: $t: no checker for it on the media" ;;
+		repair:*) echo "  $n: $t: not repaired from the menu (use the shell)" ;;
+		esac
+		return 0
+	fi
+	if ! command -v "${cmd%% *}" >/dev/null 2>&1; then
+		echo "  $n: $t: ${cmd%% *} is not on the media"
+		return 0
+	fi
+	echo "  $n ($t${l:+ $l}): $cmd"
+	# shellcheck disable=SC2086
+	$cmd </dev/null >"$RUN/check.out" 2>&1
+	rc=$?
+	if [ "$how" = repair ]; then
+		tail -n 15 "$RUN/check.out" | sed 's/^/    | /'
+		echo "    repair finished (exit status $rc)"
+	elif [ "$rc" = 0 ]; then
+		echo "    clean"
+	else
+		tail -n 15 "$RUN/check.out" | sed 's/^/    | /'
+		echo "    PROBLEMS FOUND (exit status $rc)"
+		echo "$n" >>"$RUN/check.bad"
+	fi
+	return 0
+}
+
+# menu_check: a disk, each of its filesystems checked read-only, and if
+# problems were found, repaired after a yes and checked again.
+menu_check() {
+	local cands d i nodes n bad
+	close_repo
+	cands=$(for d in $(disks); do
+		case $d in sr*) continue ;; esac
+		[ "$(dev_size "$d")" -gt 0 ] || continue
+		is_boot_medium "$d" || echo "$d"
+	done)
+	if [ -z "$cands" ]; then
+		echo "No disk here (besides the recovery media)."
+		pause
+		return
+	fi
+	echo
+	echo "Disks:"
+	i=0
+	for d in $cands; do
+		i=$((i + 1))
+		echo "  $i) $(describe_disk "$d")"
+	done
+	ask "Disk to check (number)" 1
+	d=$(echo "$cands" | sed -n "${ANSWER}p")
+	[ -n "$d" ] || { echo "No disk $ANSWER."; pause; return; }
+	nodes=$(ls /sys/block/"$d" | grep "^$d")
+	[ -n "$nodes" ] || nodes=$d
+	: >"$RUN/check.bad"
+	echo "Checking the filesystems of /dev/$d, read-only:"
+	for n in $nodes; do check_fs "$n" check; done
+	bad=$(cat "$RUN/check.bad")
+	if [ -z "$bad" ]; then
+		echo "No problems found on /dev/$d."
+		pause
+		return
+	fi
+	echo "Problems found on:$(printf ' /dev/%s' $bad)"
+	ask "Repair them now? The checkers then write to the disk. (yes/no)" no
+	if [ "$ANSWER" = yes ]; then
+		for n in $bad; do check_fs "$n" repair; done
+		echo "Checking again, read-only:"
+		: >"$RUN/check.bad"
+		for n in $bad; do check_fs "$n" check; done
+		[ -s "$RUN/check.bad" ] || echo "No problems left."
+	else
+		echo "Nothing was written."
+	fi
+	pause
+}
+
 menu_main() {
 	load_all_conf
 	while :; do
@@ -303,7 +462,8 @@ menu_main() {
 		case $ANSWER in
 		1) menu_restore ;;
 		2) menu_backup ;;
-		3 | 4) echo "Not yet: use the shell (5) for now." ;;
+		3) menu_browse ;;
+		4) menu_check ;;
 		5)
 			echo "Type exit to come back to the menu."
 			sh -l

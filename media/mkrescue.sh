@@ -41,7 +41,7 @@ loop fuse crc32c_generic ${LIFEBOAT_MEDIA_MODULES:-}"
 # Programs copied with their shared libraries: name, then "required" or not.
 TOOLS_REQUIRED="lifeboat blkid sfdisk partx losetup mount umount e2fsck resize2fs mke2fs kmod"
 TOOLS_OPTIONAL="xfs_repair xfs_growfs xfs_db fsck.vfat mkfs.vfat ntfs-3g ntfsresize ntfsfix mkfs.ntfs btrfs
-mkswap wipefs lsblk blockdev dumpe2fs tune2fs"
+mkswap wipefs lsblk blockdev dumpe2fs tune2fs fusermount3 fusefat"
 
 usage() {
 	cat <<EOF

@@ -20,7 +20,7 @@ test_expect_success 'setup: a disk, a repository disk with its backup, the media
 	lifeboat media create --quiet --timeout 1 --usb "$(cat stick.dev)" >out &&
 	expect_grep "^Wrote and verified" out &&
 	free_loop "$(cat stick.dev)" &&
-	cmp -n "$(file_size "$(cat iso.path)")" "$(cat iso.path)" stick.img
+	expect_eq "$(blkid -p -s LABEL -o value stick.img)" LIFEBOAT_RESCUE "label of the stick"
 '
 
 test_expect_success 'BIOS, USB: a restore through the menu on the serial console' '
