@@ -53,9 +53,10 @@ struct slot {
         char msg[384];
 };
 
-/* Checker threads: each reads, decrypts, decompresses and re-hashes the
- * chunks of a window it takes from a shared counter; the main thread then
- * appends them in order, so the output does not depend on the timing. */
+/* Checkers: each reads, decrypts, decompresses and re-hashes the chunks of a
+ * window it takes from a shared counter; the main thread (checkers[0]) is
+ * one of them, then appends the chunks in order, so the output does not
+ * depend on the timing. */
 struct checker {
         pthread_t thread;
         struct copy *cp;
@@ -84,7 +85,7 @@ struct copy {
         struct lb_copy_snapshot *cur;
 
         struct checker *checkers;
-        unsigned nthreads, started;
+        unsigned nthreads, started; /* checkers, and threads started for checkers[1..] */
         pthread_mutex_t lock;
         pthread_cond_t cond_work, cond_done;
         struct slot *slots;
@@ -488,6 +489,10 @@ static int copy_window(struct copy *cp, const struct lb_image *im)
         cp->finished = 0;
         cp->generation++;
         pthread_cond_broadcast(&cp->cond_work);
+        pthread_mutex_unlock(&cp->lock);
+        for (size_t i; (i = atomic_fetch_add(&cp->next, 1)) < cp->nslots;)
+                check_slot(&cp->checkers[0], &cp->slots[i]);
+        pthread_mutex_lock(&cp->lock);
         while (cp->finished < cp->started)
                 pthread_cond_wait(&cp->cond_done, &cp->lock);
         pthread_mutex_unlock(&cp->lock);
@@ -726,11 +731,11 @@ int lb_copy(struct lb_repo *src, const char *dst_path, const char *const *specs,
                         k = -ENOMEM;
                         goto out;
                 }
-                if (pthread_create(&w->thread, NULL, checker_main, w) != 0) {
+                if (i > 0 && pthread_create(&w->thread, NULL, checker_main, w) != 0) {
                         k = lb_error_set(-EAGAIN, "cannot start threads");
                         goto out;
                 }
-                cp.started++;
+                cp.started += i > 0;
         }
 
         for (size_t i = 0; i < nsel; i++)
@@ -772,7 +777,7 @@ out:
                 cp.stop = true;
                 pthread_cond_broadcast(&cp.cond_work);
                 pthread_mutex_unlock(&cp.lock);
-                for (unsigned i = 0; i < cp.started; i++)
+                for (unsigned i = 1; i <= cp.started; i++)
                         pthread_join(cp.checkers[i].thread, NULL);
                 for (unsigned i = 0; i < cp.nthreads; i++) {
                         lb_pack_cache_done(&cp.checkers[i].pc);
