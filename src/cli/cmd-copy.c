@@ -11,8 +11,8 @@ static const char usage[] =
         "again. A DST that does not exist or is an empty directory is created with SRC's\n"
         "keys, repository ID and chunk parameters (the same passphrase opens it); an\n"
         "existing DST must have SRC's keys. Each snapshot is committed on its own; if one\n"
-        "fails, nothing of it is kept in DST. Copies of the same snapshots into new\n"
-        "directories are identical, byte for byte.\n"
+        "fails, the packs it wrote are removed again. Copies of the same snapshots into\n"
+        "new directories are identical, byte for byte.\n"
         "  --to DST     the repository to copy into\n"
         "  --threads N  threads checking blobs (default: one per core)\n";
 
