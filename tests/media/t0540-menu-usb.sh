@@ -4,7 +4,9 @@
 # a loop device over a 64 MiB file, which QEMU then gives as a virtio hard
 # disk): a menu-driven restore over the serial console, BIOS (an expect-style
 # driver answers the prompts: Enter, 1 = restore, the passphrase, the latest
-# snapshot, the disk the media proposes, no growing, yes, 7 = power off); and
+# snapshot, then of the two disks offered not the one proposed first and
+# marked as the disk of the backup (a copy of it: the same partition table
+# ID) but the blank one, no growing, yes, 7 = power off); and
 # an unattended restore with growing (grow=yes from a config volume), UEFI.
 # The host checks the target each time.
 . "$(dirname "$0")/../cli/lib.sh"
@@ -25,25 +27,28 @@ test_expect_success 'setup: a disk, a repository disk with its backup, the media
 
 test_expect_success 'BIOS, USB: a restore through the menu on the serial console' '
 	truncate -s 400M target.img &&
+	cp --sparse=always disk.img same.img &&
+	sha same.img >same.before &&
 	QEMU_EXPECT=(
 		"Press Enter to start the Lifeboat menu on this console \\(ttyS0\\)" "\\r"
 		"Choice: " "1\\r"
 		"Passphrase of the repository: " "$PW\\r"
 		"Snapshot to restore \\(number\\) \\[1\\]: " "\\r"
-		"1\\) vdc 400.0 MiB, no partition table[^\\n]*\\n  s\\) skip this image\\nRestore it onto which disk \\(number\\) \\[1\\]: " "\\r"
+		"1\\) vdd 320.0 MiB, gpt: 2 partition[^\\n]* -- same disk as in the backup \\(partition table ID\\)\\n  2\\) vdc 400.0 MiB, no partition table[^\\n]*\\n  s\\) skip this image\\nRestore it onto which disk \\(number\\) \\[1\\]: " "2\\r"
 		"fill it\\? \\(yes/no\\) \\[no\\]: " "\\r"
 		"Type yes to restore: " "yes\\r"
 		"Press Enter to go back to the menu" "\\r"
 		"Choice: " "7\\r"
 	) &&
 	qemu_boot menu bios-usb stick.img -drive file=repo.img,format=raw,if=virtio \
-		-drive file=target.img,format=raw,if=virtio &&
+		-drive file=target.img,format=raw,if=virtio -drive file=same.img,format=raw,if=virtio &&
 	expect_powered_off menu &&
 	! grep "^expect-unmatched" menu.times &&
 	serial_grep "Repository: /dev/vdb:/repo" menu &&
 	serial_grep "image 1 \\(disk.img, 320.0 MiB\\) -> /dev/vdc" menu &&
 	serial_grep "Restored: vdc 400.0 MiB, gpt: 2 partition" menu &&
-	check_restored disk.img target.img
+	check_restored disk.img target.img &&
+	expect_eq "$(sha same.img)" "$(cat same.before)" "SHA-256 of the disk not chosen"
 '
 [ -f menu.times ] && diag "menu restore (BIOS USB): $(qemu_figures menu)"
 
