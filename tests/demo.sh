@@ -3,7 +3,8 @@
 # A walkthrough of Lifeboat on a sample disk (make demo): a 512 MiB ext4
 # disk image on a loop device is backed up, changed, backed up again, then
 # the repository is listed and verified and the latest snapshot restored to
-# a file, which must be identical to the disk. (The changes only add and
+# a file, which must be identical to the disk; then the snapshots are
+# mounted (lifeboat mount --files) and the latest one's files compared. (The changes only add and
 # rename files: Lifeboat does not store blocks no filesystem uses, so data
 # left behind by deleted files would make the byte-wise comparison differ.) Each command is shown as it
 # runs. Needs root (loop device, mount); cleans up after itself.
@@ -82,6 +83,17 @@ run mount_fs restored.img mnt.restored -o ro,loop
 run diff -r --no-dereference mnt mnt.restored
 run umount mnt.restored
 run umount mnt
+
+step "Browse the snapshots without restoring them: a read-only FUSE mount"
+run mkdir snapshots
+run lifeboat mount --files all snapshots
+run ls -l snapshots
+run sh -c 'ls -l snapshots/latest/*/'
+run mount_fs "$DISK" mnt -o ro
+run sh -c 'diff -r --no-dereference mnt snapshots/latest/*/fs'
+run sh -c 'ls snapshots/*/*/fs/new-file.bin'
+run umount mnt
+run lifeboat umount snapshots
 
 echo
 echo "DEMO OK: the restored image is identical to the disk ($(blockdev --getsize64 "$DISK") bytes)."
