@@ -57,6 +57,7 @@ int cmd_restore(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_copy(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
 int cmd_media(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);

@@ -19,6 +19,7 @@ static const struct {
         { "verify", cmd_verify, "check a repository's structure and data" },
         { "diff", cmd_diff, "show which byte ranges of a disk changed between two snapshots" },
         { "copy", cmd_copy, "copy snapshots into another repository (an off-site copy)" },
+        { "forget", cmd_forget, "remove snapshots: named ones, or those a retention policy does not keep" },
         { "media", cmd_media, "build recovery media: a bootable ISO that restores or backs up offline" },
         { "mount", cmd_mount, "mount the snapshots read-only (FUSE), with --files their filesystems" },
         { "umount", cmd_umount, "undo what 'lifeboat mount' set up at a mount point" },

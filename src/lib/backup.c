@@ -667,6 +667,10 @@ int lb_backup(struct lb_repo *r, const char *const *sources, size_t nsources, co
                 total += j->src.size;
         }
 
+        /* Shared: a prune must not delete what this backup deduplicates against. */
+        k = lb_repo_lock(r, LB_LOCK_SHARED);
+        if (k < 0)
+                goto out;
         if (lb_repo_clean_tmp(r, STALE_TMP_S) < 0)
                 lb_error_clear(); /* only housekeeping */
         struct lb_chunk_index *index;

@@ -671,6 +671,9 @@ int lb_copy(struct lb_repo *src, const char *dst_path, const char *const *specs,
         if (same_dir(src->path, dst_path))
                 return lb_error_set(-EINVAL, "%s is the repository being copied: give another directory with --to",
                                     dst_path);
+        k = lb_repo_lock(src, LB_LOCK_SHARED);
+        if (k < 0)
+                return k;
         k = select_snapshots(src, specs, nspecs, &sel, &nsel);
         if (k < 0)
                 return k;
@@ -690,6 +693,9 @@ int lb_copy(struct lb_repo *src, const char *dst_path, const char *const *specs,
                                  cp.dst->path);
                 goto out;
         }
+        k = lb_repo_lock(cp.dst, LB_LOCK_SHARED);
+        if (k < 0)
+                goto out;
         if (lb_repo_clean_tmp(cp.dst, STALE_TMP_S) < 0)
                 lb_error_clear(); /* only housekeeping */
         k = lb_repo_index(src, &cp.sx);

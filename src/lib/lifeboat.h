@@ -39,6 +39,14 @@ bool lb_repo_is_encrypted_at(const char *path); /* peek at config, no key needed
 void lb_repo_close(struct lb_repo *r);
 const char *lb_repo_path(const struct lb_repo *r);
 bool lb_repo_encrypted(const struct lb_repo *r);
+/* The repository lock: flock(2) on REPO/lock, held until lb_repo_close().
+ * Backup, copy, restore, verify and the mount take it shared (waiting, with a
+ * warning, while forget or prune runs); forget and prune take it exclusive
+ * and fail at once (-EBUSY, with a message) while anything else holds it. A
+ * repository on read-only media is used without a lock when shared (nothing
+ * can prune it). Taking it again, or shared after exclusive, is a no-op. */
+enum lb_lock_mode { LB_LOCK_SHARED, LB_LOCK_EXCLUSIVE };
+int lb_repo_lock(struct lb_repo *r, enum lb_lock_mode mode);
 
 /* ---- snapshots ---- */
 struct lb_image_stats {
@@ -183,3 +191,69 @@ struct lb_copy_result {
 int lb_copy(struct lb_repo *src, const char *dst, const char *const *specs, size_t nspecs,
             const struct lb_copy_opts *opts, struct lb_copy_result *ret);
 void lb_copy_result_free(struct lb_copy_result *r);
+
+/* ---- forget: retention policy ---- */
+/* Why a snapshot is kept (bits); 0 means the policy removes it. */
+enum {
+        LB_KEEP_LAST = 1 << 0,
+        LB_KEEP_HOURLY = 1 << 1,
+        LB_KEEP_DAILY = 1 << 2,
+        LB_KEEP_WEEKLY = 1 << 3,
+        LB_KEEP_MONTHLY = 1 << 4,
+        LB_KEEP_YEARLY = 1 << 5,
+        LB_KEEP_WITHIN = 1 << 6,
+        LB_KEEP_TAG = 1 << 7,
+        LB_KEEP_NAMED = 1 << 8, /* forget by name: every snapshot not named */
+};
+struct lb_keep_policy {
+        /* Each keeps the newest snapshot of each of the last N periods that
+         * have one (local time; weeks are ISO weeks); 0: rule not used. */
+        unsigned last, hourly, daily, weekly, monthly, yearly;
+        /* Keep what is at most this much older than the newest snapshot
+         * (calendar arithmetic in local time). */
+        bool within;
+        unsigned within_years, within_months, within_days, within_hours;
+        const char *const *tags; /* keep snapshots with any of these tags */
+        size_t ntags;
+};
+struct lb_keep_item {
+        int64_t time; /* unix seconds */
+        const char *const *tags;
+        size_t ntags;
+};
+/* True when the policy has at least one rule. */
+bool lb_keep_policy_any(const struct lb_keep_policy *p);
+/* "30d", "2w", "1y6m", "12h": years, months, weeks, days, hours. -EINVAL. */
+int lb_keep_parse_duration(const char *s, struct lb_keep_policy *p);
+/* Apply the policy to n snapshots (any order; of two with the same time,
+ * the one earlier in v counts as the newer), in the local time zone (TZ):
+ * ret_reasons[i] gets the LB_KEEP_* bits of the rules that keep item i. */
+int lb_keep_apply(const struct lb_keep_policy *p, const struct lb_keep_item *v, size_t n, unsigned *ret_reasons);
+/* "daily, monthly" for the bits set; buf of at least 96 bytes. */
+const char *lb_keep_reasons_str(unsigned reasons, char *buf, size_t len);
+/* The name of one LB_KEEP_* bit ("daily"), NULL for others. */
+const char *lb_keep_reason_name(unsigned bit);
+
+struct lb_forget_opts {
+        const char *const *specs; /* snapshots to remove ('latest', IDs), or NULL/0 */
+        size_t nspecs;
+        const struct lb_keep_policy *policy; /* with no specs: what to keep; the rest goes */
+        bool dry_run;
+};
+struct lb_forget_item {
+        char id[65];
+        int64_t time, time_ns;
+        char group[256]; /* hostname and sources: the policy applies per group */
+        unsigned reasons; /* LB_KEEP_*; 0: removed (or would be, with dry_run) */
+};
+struct lb_forget_result {
+        struct lb_forget_item *v; /* every snapshot, newest first within each group */
+        size_t n, kept, removed;
+};
+/* Remove snapshot files: the named ones, or those the policy does not keep
+ * (applied per group of snapshots of the same host and sources). Needs the
+ * exclusive lock (not for dry_run). Neither specs nor a rule: -EINVAL. Free
+ * ret with lb_forget_result_free(), also after a failure. */
+int lb_forget(struct lb_repo *r, const struct lb_forget_opts *opts, struct lb_forget_result *ret);
+void lb_forget_result_free(struct lb_forget_result *r);
+

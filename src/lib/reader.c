@@ -540,7 +540,11 @@ int lb_reader_ctx_new(struct lb_repo *r, const struct lb_reader_opts *opts, stru
         c->lru[CL_CHUNK].budget = o.cache_bytes ? o.cache_bytes : 64u << 20;
         c->lru[CL_MAP].budget = (o.map_segments ? o.map_segments : 8) * SEG_BYTES;
         c->readahead = o.no_readahead ? 0 : o.readahead ? o.readahead : 8;
-        int k = idx_load(c);
+        /* Shared, for as long as the repository is open (a mount: until it is
+         * unmounted), so that no prune removes packs under the reader. */
+        int k = lb_repo_lock(r, LB_LOCK_SHARED);
+        if (k == 0)
+                k = idx_load(c);
         if (k < 0) {
                 lb_reader_ctx_free(c);
                 return k;

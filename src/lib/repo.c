@@ -14,11 +14,13 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "blob.h"
 #include "chunkindex.h"
+#include "events.h"
 #include "lifeboat.h"
 #include "util.h"
 
@@ -335,6 +337,7 @@ int lb_repo_open(const char *path, const char *passphrase, struct lb_repo **ret)
                 json_object_put(o);
                 return -ENOMEM;
         }
+        repo->lock_fd = -1;
         int64_t version = 0, chunk = 0, pack = 0;
         const char *enc = jstr(o, "encryption");
         json_object *feat = NULL;
@@ -416,6 +419,8 @@ void lb_repo_close(struct lb_repo *r)
         if (!r)
                 return;
         lb_chunk_index_free(r->index);
+        if (r->lock_fd >= 0)
+                close(r->lock_fd); /* releases the lock */
         lb_secure_zero(&r->key, sizeof(r->key));
         lb_secure_zero(r->hint_key, sizeof(r->hint_key));
         free(r->path);
@@ -441,6 +446,49 @@ int lb_repo_clean_tmp(struct lb_repo *r, int64_t older_than_s)
         }
         closedir(d);
         return n;
+}
+
+int lb_repo_lock(struct lb_repo *r, enum lb_lock_mode mode)
+{
+        bool excl = mode == LB_LOCK_EXCLUSIVE;
+        if (r->lock_fd >= 0 && (r->lock_exclusive || !excl))
+                return 0;
+        if (r->lock_fd < 0) {
+                _cleanup_free_ char *path = path_join(r->path, "lock");
+                if (!path)
+                        return -ENOMEM;
+                /* flock needs no write access: O_RDONLY also works on a
+                 * repository of another user, once the file exists. */
+                r->lock_fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+                if (r->lock_fd < 0) {
+                        int e = errno;
+                        if (!excl && (e == EROFS || e == EACCES))
+                                return 0; /* read-only media: nothing can prune it */
+                        return lb_error_set(-e, "cannot open the lock file %s: %s", path, strerror(e));
+                }
+        }
+        if (flock(r->lock_fd, (excl ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0) {
+                r->lock_exclusive = excl;
+                return 0;
+        }
+        int e = errno;
+        if (e == EWOULDBLOCK && excl)
+                return lb_error_set(-EBUSY, "the repository %s is in use by another lifeboat process (backup, restore, "
+                                    "verify, copy, or a 'lifeboat mount' of it, which holds it until it is "
+                                    "unmounted); try again when it has finished", r->path);
+        if (e == EWOULDBLOCK) {
+                lb_warn("the repository %s is being pruned by another lifeboat process (forget or prune): waiting "
+                        "until it has finished", r->path);
+                while (flock(r->lock_fd, LOCK_SH) < 0)
+                        if (errno != EINTR)
+                                return lb_error_set(-errno, "cannot lock the repository %s: %m", r->path);
+                /* What was loaded before may name packs that are gone now. */
+                lb_chunk_index_free(r->index);
+                r->index = NULL;
+                r->lock_exclusive = false;
+                return 0;
+        }
+        return lb_error_set(-e, "cannot lock the repository %s: %s", r->path, strerror(e));
 }
 
 const char *lb_repo_path(const struct lb_repo *r) { return r->path; }

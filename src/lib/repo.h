@@ -26,6 +26,8 @@ struct lb_repo {
         /* Metadata files written through this handle are encrypted with salts
          * derived from their content, so they are reproducible (lifeboat copy). */
         bool fixed_salts;
+        int lock_fd;        /* the repository lock (lb_repo_lock), or -1 */
+        bool lock_exclusive;
 };
 
 static inline const struct lb_master_key *lb_repo_key(const struct lb_repo *r)

@@ -284,6 +284,14 @@ int lb_restore(struct lb_repo *r, const struct lb_snapshot *s, const char *targe
                 }
                 lb_disk_layout_done(&lay);
         }
+        k = lb_repo_lock(r, LB_LOCK_SHARED);
+        if (k < 0)
+                return k;
+        _cleanup_free_ char *snap_path = NULL;
+        if (asprintf(&snap_path, "%s/snapshots/%s", r->path, s->id) < 0)
+                return -ENOMEM;
+        if (access(snap_path, F_OK) < 0 && errno == ENOENT) /* forgotten while we waited for the lock */
+                return lb_error_set(-ENOENT, "snapshot %.8s was removed from %s (by 'lifeboat forget')", s->id, r->path);
         k = lb_repo_index(r, &index);
         if (k < 0)
                 return k;

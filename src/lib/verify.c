@@ -330,7 +330,9 @@ int lb_verify(struct lb_repo *r, const char *const *snapshots, size_t n, const s
         lb_error_clear();
         memset(ret, 0, sizeof(*ret));
         pthread_mutex_init(&v.lock, NULL);
-        k = lb_repo_index(r, &v.index);
+        k = lb_repo_lock(r, LB_LOCK_SHARED);
+        if (k == 0)
+                k = lb_repo_index(r, &v.index);
         if (k < 0)
                 goto out0;
         for (size_t i = 0; i < v.index->ndamaged; i++) {
