@@ -92,7 +92,8 @@ pick_repo() {
 	case $spec in *:/*) ;; *) return 1 ;; esac
 	ask "Create a new repository at $spec? (yes/no)" no
 	[ "$ANSWER" = yes ] || return 1
-	REPO_DEV=$(resolve_dev "${spec%%:/*}" 2) || { echo "No device ${spec%%:/*}."; return 1; }
+	resolve_dev "${spec%%:/*}" 2 || { echo "No device ${spec%%:/*}: $REASON"; return 1; }
+	REPO_DEV=$RESOLVED
 	umount "$REPO_MNT" 2>/dev/null
 	mount_dev "$REPO_DEV" "$REPO_MNT" rw || { echo "Cannot mount $REPO_DEV writable."; return 1; }
 	REPO=$REPO_MNT/${spec#*:/}
@@ -168,7 +169,7 @@ menu_restore() {
 	while read -r idx need name; do
 		echo
 		echo "Image $idx of snapshot $snap: $name, $(human "$need")"
-		cands=$(target_candidates "$need" "$REPO_DISK" $cfgdisk)
+		cands=$(target_candidates "$need" "$REPO_DISK" $cfgdisk $PW_DISK)
 		# exclude disks already chosen for another image
 		for d in $(cut -d' ' -f2 "$RUN/plan"); do cands=$(echo "$cands" | grep -vx "$d"); done
 		if [ -z "$cands" ]; then
@@ -251,7 +252,8 @@ menu_backup() {
 	cands=
 	for d in $(disks); do
 		case $d in sr*) continue ;; esac
-		[ "$d" = "$REPO_DISK" ] || [ "$d" = "$cfgdisk" ] && continue
+		[ "$d" = "$REPO_DISK" ] && continue
+		case " $(echo $cfgdisk) " in *" $d "*) continue ;; esac
 		[ "$(dev_size "$d")" -gt 0 ] || continue
 		is_boot_medium "$d" && continue
 		cands="$cands $d"

@@ -314,7 +314,30 @@ stage_scripts() {
 		echo "kernel=$KVER"
 		echo "built=$(date -u -d "@$SOURCE_DATE_EPOCH" '+%Y-%m-%d %H:%M:%S UTC')"
 		echo "volume=$VOLID"
+		echo "media_id=$(media_id)"
 	} >"$ROOT/etc/lifeboat/media-info"
+}
+
+# media_id: the ID of these media, in the initramfs (media-info) and at the
+# root of the ISO filesystem (/lifeboat-media), so that booted media tell
+# their own filesystem from another Lifeboat stick's (repo=media). Derived
+# from the inputs, not random (the image stays reproducible): the SHA-256 of
+# the kernel, the lifeboat binary, the scripts, the configuration, the boot
+# options and, with --include-snapshot, the copied repository's config and
+# snapshot IDs.
+media_id() {
+	{
+		printf 'lifeboat-media-id 1\n'
+		sha256sum <"$KERNEL"
+		sha256sum <"$LIFEBOAT_BIN"
+		cat "$MEDIA_DIR/init" "$MEDIA_DIR"/*.sh | sha256sum
+		sha256sum <"$ROOT/etc/lifeboat/media.conf"
+		printf '%s\n' "$SOURCE_DATE_EPOCH" "$TIMEOUT" "$APPEND"
+		if [ -d "$ISO/lifeboat/repo" ]; then
+			sha256sum <"$ISO/lifeboat/repo/config"
+			ls "$ISO/lifeboat/repo/snapshots"
+		fi
+	} | sha256sum | cut -c1-32
 }
 
 # The initramfs: one newc cpio archive, gzip -n. First entries written here
@@ -521,6 +544,8 @@ main() {
 	trap 'exit 143' TERM
 	make_work
 	mkdir -p "$ISO/boot"
+	# first: its snapshot is part of the media ID (stage_scripts)
+	include_snapshot
 	stage_base
 	stage_tools
 	stage_modules
@@ -530,7 +555,6 @@ main() {
 	make_isolinux
 	make_grub_cfg
 	make_efiboot
-	include_snapshot
 	make_iso
 	say "wrote $OUTPUT ($(du -h --apparent-size "$OUTPUT" | cut -f1))"
 }

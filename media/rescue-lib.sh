@@ -3,9 +3,12 @@
 # media (busybox sh): consoles and the log, the configuration, block devices,
 # finding and mounting a repository, choosing a target.
 
-RUN=/run/lifeboat
+# (LIFEBOAT_RUN and LIFEBOAT_MEDIA_INFO: for tests on the host,
+# tests/media/t0506-rescue-lib.sh; the media never set them)
+RUN=${LIFEBOAT_RUN:-/run/lifeboat}
 LOG=$RUN/log
 VOLID=LIFEBOAT_RESCUE
+MEDIA_INFO=${LIFEBOAT_MEDIA_INFO:-/etc/lifeboat/media-info}
 mkdir -p "$RUN" 2>/dev/null
 
 # ---- consoles and the log ----
@@ -202,18 +205,59 @@ medium_node() {
 	return 1
 }
 
-# is_boot_medium DISK: DISK is the recovery media (or a copy of them).
+# is_boot_medium DISK: DISK is the recovery media or any other Lifeboat
+# recovery media (an older stick, a copy): never a target.
 is_boot_medium() {
 	medium_node "$1" >/dev/null
 }
 
-# boot_medium_dev: the device holding the media's filesystem, or nothing.
+# media_id: the ID mkrescue.sh gave these media (media_id= in media-info,
+# also in /lifeboat-media at the root of the ISO filesystem).
+media_id() {
+	sed -n 's/^media_id=//p' "$MEDIA_INFO" 2>/dev/null | head -n 1
+}
+
+# boot_medium_dev: the device holding the filesystem of the media that were
+# booted: of the filesystems labelled LIFEBOAT_RESCUE (mounted read-only to
+# look), the one whose /lifeboat-media carries this boot's media_id. Another
+# Lifeboat stick plugged in too (an older one, another machine's) is not
+# taken. Sets BOOT_MEDIUM; fails with REASON when there is none or several.
+BOOT_MEDIUM=
 boot_medium_dev() {
-	local d
+	local d node id m=$RUN/probe-media found= others=
+	BOOT_MEDIUM=
+	id=$(media_id)
+	if [ -z "$id" ]; then
+		REASON="these media carry no media ID ($MEDIA_INFO): cannot tell their own filesystem from another Lifeboat medium's"
+		return 1
+	fi
 	for d in $(disks); do
-		medium_node "$d" && return 0
+		node=$(medium_node "$d") || continue
+		if mount_dev "$node" "$m" probe; then
+			if grep -qx "media_id=$id" "$m/lifeboat-media" 2>/dev/null; then
+				found="$found${found:+ }$node"
+			else
+				others="$others${others:+ }$node"
+			fi
+			umount "$m" 2>/dev/null
+		else
+			others="$others${others:+ }$node"
+		fi
+		rmdir "$m" 2>/dev/null
 	done
-	return 1
+	case $found in
+	'')
+		REASON="the filesystem of these media ($VOLID, media ID ${id%"${id#????????????}"}) is not visible"
+		[ -n "$others" ] && REASON="$REASON; other Lifeboat media, not taken: $others"
+		return 1
+		;;
+	*' '*)
+		REASON="several filesystems carry the ID of these media ($found): remove the other copies, or name the repository with lifeboat.repo=DEVICE:/lifeboat/repo"
+		return 1
+		;;
+	esac
+	BOOT_MEDIUM=$found
+	return 0
 }
 
 # settle [SECONDS]: wait until the set of block devices has not changed for
@@ -235,21 +279,65 @@ settle() {
 	done
 }
 
-# resolve_dev SPEC [SECONDS]: /dev/sdb1, LABEL=x, UUID=x, PARTLABEL=x,
-# PARTUUID=x → the device node; waits for it up to SECONDS (default: wait=).
+# canon_dev PATH: /dev/NAME for a block device PATH names, itself or through
+# symbolic links (/dev/disk/by-id/..., /dev/mapper/...), that the kernel
+# lists in /sys/class/block; fails for anything else.
+canon_dev() {
+	local p
+	p=$(readlink -f "$1" 2>/dev/null) || return 1
+	case $p in
+	/dev/*/* | /dev/) return 1 ;;
+	/dev/*) ;;
+	*) return 1 ;;
+	esac
+	[ -b "$p" ] && [ -e "/sys/class/block/${p#/dev/}" ] || return 1
+	echo "$p"
+}
+
+# resolve_dev SPEC [SECONDS]: /dev/sdb1 (or a link to it), LABEL=x, UUID=x,
+# PARTLABEL=x, PARTUUID=x → RESOLVED=/dev/NAME; waits for it up to SECONDS
+# (default: wait=). Fails with REASON: no such device (after the wait), not
+# a block device, or a tag that several devices carry (never one of them).
+# Not in $(...): RESOLVED and REASON must reach the caller.
+RESOLVED=
 resolve_dev() {
-	local spec=$1 max=${2:-$(conf wait 15)} i=0 dev
+	local spec=$1 max=${2:-$(conf wait 15)} i=0 dev devs n
+	RESOLVED=
 	while :; do
+		dev=
 		case $spec in
-		/dev/*) [ -b "$spec" ] && dev=$spec ;;
-		*=*) dev=$(blkid -c /dev/null -l -o device -t "$spec" 2>/dev/null | head -n 1) ;;
-		*) return 1 ;;
+		/dev/*)
+			if [ -e "$spec" ]; then
+				dev=$(canon_dev "$spec") || {
+					REASON="$spec is not a block device the kernel knows (/dev/NAME in /sys/class/block)"
+					return 1
+				}
+			fi
+			;;
+		*=*)
+			devs=$(blkid -c /dev/null -o device -t "$spec" 2>/dev/null |
+				while read -r dev; do canon_dev "$dev"; done | sort -u)
+			dev=
+			n=$(printf '%s\n' "$devs" | grep -c .)
+			if [ "$n" -gt 1 ]; then
+				REASON="$spec is ambiguous: $n devices carry it ($(echo $devs)); name one with /dev/NAME"
+				return 1
+			fi
+			dev=$devs
+			;;
+		*)
+			REASON="$spec is not a device: give /dev/NAME, LABEL=, UUID=, PARTLABEL= or PARTUUID="
+			return 1
+			;;
 		esac
-		if [ -n "$dev" ] && [ -b "$dev" ]; then
-			echo "$dev"
+		if [ -n "$dev" ]; then
+			RESOLVED=$dev
 			return 0
 		fi
-		[ $i -ge $((max * 2)) ] && return 1
+		if [ $i -ge $((max * 2)) ]; then
+			REASON="$spec does not exist (waited $max s)"
+			return 1
+		fi
 		sleep 0.5
 		i=$((i + 1))
 	done
@@ -344,12 +432,13 @@ open_repo() {
 	esac
 	case $spec in
 	media | media:/*)
-		# the copy that --include-snapshot put on these media
-		dev=$(boot_medium_dev)
-		if [ -z "$dev" ]; then
-			REASON="repo=$spec: the recovery media's own filesystem ($VOLID) is not visible"
+		# the copy that --include-snapshot put on these media (these
+		# media, not another Lifeboat stick: boot_medium_dev)
+		if ! boot_medium_dev; then
+			REASON="repo=$spec: $REASON"
 			return 1
 		fi
+		dev=$BOOT_MEDIUM
 		path=/lifeboat/repo
 		case $spec in media:/*) path=/${spec#media:/} ;; esac
 		spec=$dev:$path
@@ -359,10 +448,11 @@ open_repo() {
 	*:/*) dev=${spec%%:/*}; path=/${spec#*:/} ;;
 	*) dev=$spec; path= ;;
 	esac
-	REPO_DEV=$(resolve_dev "$dev") || {
-		REASON="the repository's device $dev does not exist (waited $(conf wait 15) s)"
+	resolve_dev "$dev" || {
+		REASON="the repository's device: $REASON"
 		return 1
 	}
+	REPO_DEV=$RESOLVED
 	umount "$REPO_MNT" 2>/dev/null
 	if ! mount_dev "$REPO_DEV" "$REPO_MNT" "$how"; then
 		REASON="cannot mount $REPO_DEV ($(fs_type "$REPO_DEV" || true)) $how to read the repository"
@@ -405,15 +495,22 @@ repo_encrypted() {
 # ---- passphrase ----
 
 # load_password: LIFEBOAT_PASSWORD from password= or password_file=SPEC
-# (DEV:/PATH as for repo=, or a path in the initramfs). Sets REASON, returns 1.
+# (DEV:/PATH as for repo=, or a path in the initramfs). Sets PW_DISK to the
+# disk holding password_file= (a key stick: never a target). Sets REASON,
+# returns 1.
+PW_DISK=
 load_password() {
 	local pw pf dev path m=$RUN/pwdev
+	PW_DISK=
 	pw=$(conf password)
 	pf=$(conf password_file)
 	if [ -n "$pf" ]; then
 		case $pf in
 		*:/*)
-			dev=$(resolve_dev "${pf%%:/*}") || { REASON="the device of password_file=$pf does not exist"; return 1; }
+			resolve_dev "${pf%%:/*}" || { REASON="the device of password_file=$pf: $REASON"; return 1; }
+			dev=$RESOLVED
+			PW_DISK=$(disk_of "$dev")
+			echo "$PW_DISK" >"$RUN/pwdisk"
 			path=/${pf#*:/}
 			if [ "$(disk_of "$dev")" = "$REPO_DISK" ] && [ "$dev" = "$REPO_DEV" ] && [ -r "$REPO_MNT$path" ]; then
 				pw=$(head -n 1 "$REPO_MNT$path")
@@ -566,6 +663,92 @@ target_candidates() {
 		[ "$(dev_size "$d")" -ge "$need" ] || continue
 		echo "$d"
 	done
+}
+
+# is_blank NAME: a whole disk with nothing on it that blkid (probing the
+# device) recognises: no partition table, no filesystem or other signature,
+# and no partitions known to the kernel.
+is_blank() {
+	local d=${1#/dev/} p
+	for p in /sys/block/"$d"/"$d"*; do
+		[ -e "$p/partition" ] && return 1
+	done
+	[ -z "$(blkid -p -o export "/dev/$d" 2>/dev/null | grep -E '^(PTTYPE|TYPE|PTUUID|UUID|LABEL|USAGE)=')" ]
+}
+
+# auto_target NEED EXCLUDE...: the disk target=auto means (after
+# image_identity), into AUTO_TARGET: among the disks that could take the
+# image (target_candidates, not the EXCLUDEd ones: the repository's, the
+# config volume's, the passphrase file's), the one that is the disk the image
+# was taken from (same serial, WWID or partition table ID). If none is, it
+# waits up to wait= seconds for that disk to appear (a slow driver); then
+# it takes the only candidate only if that one is blank (is_blank): a disk
+# holding anything, that is not the disk of the backup, is never
+# overwritten unless named (target=/dev/NAME). Never a guess: with none, two
+# that are the same disk, two others or one that holds data, it fails with
+# the reason in $RUN/auto.reason.
+AUTO_TARGET=
+auto_target() {
+	local need=$1 cands= same= n d max i=0 prev=- cur
+	shift
+	AUTO_TARGET=
+	max=$(conf wait 15)
+	case $max in '' | *[!0-9]*) max=15 ;; esac
+	while :; do
+		cur=$(blockdevs | tr '\n' ' ')
+		if [ "$cur" != "$prev" ]; then
+			cands=$(target_candidates "$need" "$@")
+			same=$(for d in $cands; do same_disk "$d" >/dev/null && echo "$d"; done)
+			prev=$cur
+		fi
+		[ -n "$same" ] && break
+		# the image says which disk it came from (its partition table ID at
+		# least): wait for that disk
+		[ -n "$IMG_SERIAL$IMG_WWID$IMG_PTID" ] || break
+		[ $i -ge $((max * 2)) ] && break
+		[ $i = 0 ] && say "No disk here is the disk of the backup$(identity_text): waiting up to $max s (wait=) for it to appear ..."
+		sleep 0.5
+		i=$((i + 1))
+	done
+	n=$(echo "$cands" | grep -c .)
+	if [ "$n" = 0 ]; then
+		say "Disks here:"
+		for d in $(disks); do say "  $(describe_disk "$d")"; done
+		echo "no disk to restore onto: none of at least $(human "$need") that does not hold the repository, the configuration or the passphrase file" >"$RUN/auto.reason"
+		return 1
+	fi
+	case $(echo "$same" | grep -c .) in
+	1)
+		AUTO_TARGET=$same
+		return 0
+		;;
+	0) ;;
+	*)
+		echo "several disks are the disk of the backup ($(echo $same): the same serial, WWID or partition table ID): name one with lifeboat.target=/dev/NAME" >"$RUN/auto.reason"
+		return 1
+		;;
+	esac
+	if [ "$n" -gt 1 ]; then
+		echo "several disks could take the image ($(echo $cands)) and none of them is the disk of the backup (no serial, WWID or partition table ID matches): name one with lifeboat.target=/dev/NAME" >"$RUN/auto.reason"
+		return 1
+	fi
+	if ! is_blank "$cands"; then
+		echo "the only disk that could take the image, $(describe_disk "$cands"), is not the disk of the backup$(identity_text) and is not blank: target=auto overwrites only the disk of the backup or a blank disk; to overwrite this one, name it with lifeboat.target=/dev/$cands" >"$RUN/auto.reason"
+		return 1
+	fi
+	AUTO_TARGET=$cands
+	return 0
+}
+
+# identity_text: " (serial X, WWID Y, partition table ID Z)" of the image
+# (after image_identity), or nothing.
+identity_text() {
+	local t=
+	[ -n "$IMG_SERIAL" ] && t="serial $IMG_SERIAL"
+	[ -n "$IMG_WWID" ] && t="$t${t:+, }WWID $IMG_WWID"
+	[ -n "$IMG_PTID" ] && t="$t${t:+, }partition table ID $IMG_PTID"
+	[ -n "$t" ] && printf ' (%s)' "$t"
+	return 0
 }
 
 # describe_disk NAME: "vdb 1.0 GiB, gpt: 2 partitions (vfat ESP, ext4 root)"

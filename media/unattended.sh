@@ -4,8 +4,10 @@
 # console and into a log, which is written next to the repository when that
 # is possible (else it stays on the tmpfs). Afterwards, success or not, it
 # does what after= says (default: power off). It writes to no disk but the
-# target it was given (or the single one that fits, target=auto), and, for a
-# backup, the repository's.
+# target it was given (or the one target=auto singles out) and the
+# repository's: a backup writes its snapshot there, and save_log remounts
+# the repository's filesystem read-write for a moment to put the log next to
+# it (after a restore too, and after a failure).
 
 AFTER=$(conf after poweroff)
 case $AFTER in
@@ -61,6 +63,8 @@ fail() {
 	say "LIFEBOAT FAILED: $*"
 	if [ -n "$WROTE" ]; then
 		say "The $ACTION was started: $WROTE may be partly written."
+	elif [ -n "$REPO" ] && grep -q " $REPO_MNT " /proc/mounts; then
+		say "Nothing was written to any disk, but for this log next to the repository (below)."
 	else
 		say "Nothing was written to any disk."
 	fi
@@ -110,48 +114,18 @@ yes_no() {
 	esac
 }
 
-# check_device DEV WHAT: a disk or partition we may write to (restore) or
-# read from (backup): not the repository's disk, not the boot medium.
+# check_device DEV WHAT: a disk or partition (/dev/NAME, as resolve_dev
+# gives it) we may write to (restore) or read from (backup): not the
+# repository's disk, not a Lifeboat medium, not the disk of password_file=.
 check_device() {
 	local d
 	d=$(disk_of "$1")
+	[ -n "$d" ] && [ -e "/sys/class/block/$d" ] || fail "$2 $1 is not a block device"
 	[ "$d" = "$REPO_DISK" ] && fail "$2 $1 is on the disk that holds the repository ($REPO_DEV)"
-	is_boot_medium "$d" && fail "$2 $1 is the recovery media itself"
+	is_boot_medium "$d" && fail "$2 $1 is Lifeboat recovery media"
+	[ -n "$PW_DISK" ] && [ "$d" = "$PW_DISK" ] && [ "$ACTION" = restore ] &&
+		fail "$2 $1 is the disk that holds the passphrase file ($(conf password_file))"
 	return 0
-}
-
-# auto_target NEED CFGDISK: the disk target=auto means (after image_identity):
-# among the disks that could take the image (target_candidates), the one
-# that is the disk the image was taken from (same serial, WWID or partition
-# table ID), else the only one. Never a guess: with none, two that are the
-# same disk, or two others, it fails with the reason in $RUN/auto.reason.
-auto_target() {
-	local need=$1 cfgdisk=$2 cands same n d
-	cands=$(target_candidates "$need" "$REPO_DISK" $cfgdisk)
-	n=$(echo "$cands" | grep -c .)
-	if [ "$n" = 0 ]; then
-		say "Disks here:"
-		for d in $(disks); do say "  $(describe_disk "$d")"; done
-		echo "no disk to restore onto: none of at least $(human "$need") that does not hold the repository" >"$RUN/auto.reason"
-		return 1
-	fi
-	same=$(for d in $cands; do same_disk "$d" >/dev/null && echo "$d"; done)
-	case $(echo "$same" | grep -c .) in
-	1)
-		echo "$same"
-		return 0
-		;;
-	0) ;;
-	*)
-		echo "several disks are the disk of the backup ($(echo $same): the same serial, WWID or partition table ID): name one with lifeboat.target=/dev/NAME" >"$RUN/auto.reason"
-		return 1
-		;;
-	esac
-	if [ "$n" -gt 1 ]; then
-		echo "several disks could take the image ($(echo $cands)) and none of them is the disk of the backup (no serial, WWID or partition table ID matches): name one with lifeboat.target=/dev/NAME" >"$RUN/auto.reason"
-		return 1
-	fi
-	echo "$cands"
 }
 
 unattended_restore() {
@@ -180,12 +154,17 @@ unattended_restore() {
 	cfgdisk=$(cat "$RUN/cfgdisk" 2>/dev/null)
 	image_identity "$disk"
 	if [ "$target" = auto ]; then
-		target=/dev/$(auto_target "$need" "$cfgdisk") || fail "$(cat "$RUN/auto.reason")"
+		# (not in $(...): it says what it waits for)
+		auto_target "$need" "$REPO_DISK" $cfgdisk $PW_DISK || fail "$(cat "$RUN/auto.reason")"
+		target=/dev/$AUTO_TARGET
 	else
-		target=$(resolve_dev "$target") || fail "the target $(conf target) does not exist"
+		resolve_dev "$target" || fail "the target: $REASON"
+		target=$RESOLVED
 	fi
 	check_device "$target" "the target"
-	[ -n "$cfgdisk" ] && [ "$(disk_of "$target")" = "$cfgdisk" ] && fail "the target $target is the config volume"
+	for d in $cfgdisk; do
+		[ "$(disk_of "$target")" = "$d" ] && fail "the target $target is the config volume"
+	done
 	[ "$(dev_size "$target")" -ge "$need" ] ||
 		fail "the target $target is $(human "$(dev_size "$target")"), the image needs $(human "$need"): target too small"
 	how=$(same_disk "$target") && how=", the same disk as in the backup (its $how)"
@@ -221,13 +200,15 @@ unattended_backup() {
 		fail "the repository is encrypted and no passphrase was given (set password_file= or password=)"
 	fi
 	for s in $srcs; do
-		dev=$(resolve_dev "$s") || fail "the source $s does not exist"
+		resolve_dev "$s" || fail "the source: $REASON"
+		dev=$RESOLVED
 		check_device "$dev" "the source"
 		say "Source: $(describe_disk "$dev")"
 		list="$list $dev"
 	done
 	d=$(echo $list | cut -d' ' -f1)
 	say "Backing up$list ..."
+	WROTE="the repository ($REPO_SPEC)"
 	# shellcheck disable=SC2086
 	if ! run_logged backup "$d" read lifeboat backup --repo "$REPO" --tag "$tag" $list; then
 		fail "backup failed: $(lifeboat_reason)"
