@@ -122,7 +122,8 @@ static int create_on_usb(char **args, int nargs, const char *usb)
                 else if (!strncmp(args[i], "--output=", 9))
                         output = args[i] + 9;
         }
-        if (media_usb_check(usb, repos, 3))
+        struct media_usb_device checked;
+        if (media_usb_check(usb, repos, 3, &checked))
                 return 1;
         char tmpdir[PATH_MAX] = "", tmpiso[PATH_MAX + 32];
         if (!output) {
@@ -147,7 +148,7 @@ static int create_on_usb(char **args, int nargs, const char *usb)
         if (pid < 0)
                 cli_fail(-errno, "cannot start %s", args[1]);
         else if (waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                rc = media_usb_write(output, usb, repos, 3);
+                rc = media_usb_write(output, usb, &checked, repos, 3);
         else
                 fprintf(stderr, "lifeboat: the media were not built: nothing was written to %s\n", usb);
         if (tmpdir[0]) {

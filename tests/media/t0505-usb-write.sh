@@ -6,8 +6,10 @@
 # these are refused with nothing written (SHA-256 before and after): a
 # regular file, a partition, a disk with a mounted partition, the disk of
 # the running system (findmnt /), the disk holding the --repo location, a
-# stick smaller than the image. The refusals that need no image come before
-# the build.
+# stick smaller than the image, a stick that changed during the build (the
+# path now names another device, or the device another size; a stand-in
+# builder, LIFEBOAT_MEDIA_DIR, changes it). The refusals that need no image
+# come before the build.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$TEST_DIR/media-lib.sh"
 media_require
@@ -67,6 +69,33 @@ test_expect_success 'a stick smaller than the image: refused after the build, no
 	expect_fail 1 "is 8.0 MiB, the image needs .*: too small; nothing was written" \
 		lifeboat media create --quiet --timeout 1 --output small.iso --usb "$(cat small.dev)" &&
 	expect_eq "$(sha "$(cat small.dev)")" "$(cat before)" "SHA-256 of the small stick"
+'
+
+test_expect_success 'the stick changed during the build: another device behind the path, another size; nothing written' '
+	mkdir fake &&
+	cat >fake/mkrescue.sh <<-\EOF &&
+	# stands in for the builder: a 1 MiB image; meanwhile ./during-build changes the stick
+	while [ $# -gt 0 ]; do [ "$1" = --output ] && out=$2; shift; done
+	head -c 1M /dev/urandom >"$out"
+	. ./during-build
+	EOF
+	random_data 8M small | dd of="$(cat small.dev)" conv=fsync status=none &&
+	sha "$(cat stick.dev)" >stick.before &&
+	sha "$(cat small.dev)" >small.before &&
+	ln -s "$(cat stick.dev)" usb-link &&
+	echo "ln -sfn $(cat small.dev) usb-link" >during-build &&
+	LIFEBOAT_MEDIA_DIR=$PWD/fake expect_fail 1 "usb-link: the device changed during the build \(device [0-9]+:[0-9]+, was [0-9]+:[0-9]+\).*Nothing was written" \
+		lifeboat media create --output fake.iso --usb usb-link &&
+	echo "truncate -s 96M stick.img && losetup -c $(cat stick.dev)" >during-build &&
+	LIFEBOAT_MEDIA_DIR=$PWD/fake expect_fail 1 "the device changed during the build \(96.0 MiB, was 64.0 MiB\)" \
+		lifeboat media create --output fake.iso --usb "$(cat stick.dev)" &&
+	truncate -s 64M stick.img && losetup -c "$(cat stick.dev)" &&
+	expect_eq "$(sha "$(cat stick.dev)")" "$(cat stick.before)" "SHA-256 of the stick" &&
+	expect_eq "$(sha "$(cat small.dev)")" "$(cat small.before)" "SHA-256 of the small stick" &&
+	echo : >during-build &&
+	LIFEBOAT_MEDIA_DIR=$PWD/fake lifeboat media create --output fake.iso --usb usb-link >out &&
+	expect_grep "^Wrote and verified 1.0 MiB on usb-link" out &&
+	cmp -n 1048576 fake.iso "$(cat small.dev)"
 '
 
 test_expect_success 'usage: --usb without a device' '
