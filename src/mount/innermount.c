@@ -377,9 +377,12 @@ void innermount_helper_stop(void)
 
 void innermount_helper_wait(void)
 {
+        if (I.pid <= 0)
+                return; /* never started */
         close(I.cmd); /* the helper exits */
         I.cmd = -1;
         int st;
         while (waitpid(I.pid, &st, 0) < 0 && errno == EINTR)
                 ;
+        I.pid = 0;
 }

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <libgen.h>
+#include <limits.h>
 #include <linux/loop.h>
 #include <pthread.h>
 #include <signal.h>
@@ -24,7 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "mount.h"
+#include "util.h"
 
 /* ---- small helpers ---- */
 
@@ -34,40 +37,78 @@ void sleep_ms(unsigned ms)
         nanosleep(&ts, NULL);
 }
 
-/* The absolute path of p without resolving its last component (which may be
- * a dead FUSE mount that cannot be stat'ed). */
-static char *canonical_path(const char *p)
+/* The absolute path of a mount point, the same for `mount` (a live
+ * directory) and `umount` (perhaps a dead FUSE mount, which cannot be
+ * stat'ed): its directory through realpath(3), then its last component,
+ * followed with lstat/readlink while it is a symbolic link (never stat'ed
+ * itself). */
+char *mount_canonical_path(const char *p)
 {
-        char *a = strdup(p), *b = strdup(p), *dir = NULL, *res = NULL;
-        if (!a || !b)
-                goto out;
-        size_t n = strlen(b);
-        while (n > 1 && b[n - 1] == '/')
-                b[--n] = 0;
-        const char *base = basename(b);
-        dir = realpath(dirname(a), NULL);
-        if (!dir)
-                goto out;
-        if (!strcmp(base, "/"))
-                res = strdup("/");
-        else if (!strcmp(base, ".") || !strcmp(base, ".."))
-                res = realpath(p, NULL);
-        else if (asprintf(&res, "%s/%s", strcmp(dir, "/") ? dir : "", base) < 0)
+        char *cur = strdup(p), *res = NULL;
+        for (int hops = 0; cur && hops < 40; hops++) {
+                char *a = strdup(cur), *b = strdup(cur), *dir = NULL, *link = NULL;
+                if (!a || !b)
+                        goto next;
+                size_t n = strlen(b);
+                while (n > 1 && b[n - 1] == '/')
+                        b[--n] = 0;
+                const char *base = basename(b);
+                if (!strcmp(base, "/")) {
+                        res = strdup("/");
+                        goto next;
+                }
+                if (!strcmp(base, ".") || !strcmp(base, "..")) {
+                        res = realpath(cur, NULL);
+                        goto next;
+                }
+                dir = realpath(dirname(a), NULL);
+                if (!dir)
+                        goto next;
+                if (asprintf(&res, "%s/%s", strcmp(dir, "/") ? dir : "", base) < 0) {
+                        res = NULL;
+                        goto next;
+                }
+                struct stat st;
+                if (lstat(res, &st) < 0 || !S_ISLNK(st.st_mode))
+                        goto next;
+                /* a symbolic link: again with its target, relative to dir */
+                char target[PATH_MAX];
+                ssize_t k = readlink(res, target, sizeof(target) - 1);
+                free(res);
                 res = NULL;
-out:
-        free(a);
-        free(b);
-        free(dir);
+                if (k <= 0)
+                        goto next;
+                target[k] = 0;
+                if (target[0] == '/')
+                        link = strdup(target);
+                else if (asprintf(&link, "%s/%s", dir, target) < 0)
+                        link = NULL;
+        next:
+                free(a);
+                free(b);
+                free(dir);
+                free(cur);
+                cur = link;
+                if (res || !link)
+                        break;
+        }
+        if (!res && cur)
+                errno = ELOOP; /* links all the way down */
+        free(cur);
         return res;
 }
-
 static const char *run_dir(void)
 {
         const char *d = getenv("LIFEBOAT_RUN_DIR");
         return d && *d ? d : "/run/lifeboat";
 }
 
-/* /run/lifeboat/<mount point with '/' as '-', other bytes but [A-Za-z0-9.] as _XX>.json */
+/* /run/lifeboat/<mount point with '/' as '-', other bytes but [A-Za-z0-9.] as _XX>.json;
+ * a name of more than STATE_NAME_MAX bytes (NAME_MAX is 255) becomes its
+ * first STATE_NAME_KEEP bytes, '~' and the SHA-256 of the mount point (whose
+ * whole path the file holds, "mountpoint"). */
+#define STATE_NAME_MAX 200
+#define STATE_NAME_KEEP 120
 static char *state_path_for(const char *mp, const char *suffix)
 {
         size_t n = strlen(mp);
@@ -85,6 +126,12 @@ static char *state_path_for(const char *mp, const char *suffix)
                         j += (size_t)sprintf(esc + j, "_%02x", ch);
         }
         esc[j] = 0;
+        if (j > STATE_NAME_MAX) {
+                uint8_t h[LB_ID_SIZE];
+                lb_sha256(mp, n, h);
+                esc[STATE_NAME_KEEP] = '~';
+                hex_encode(h, sizeof(h), esc + STATE_NAME_KEEP + 1);
+        }
         if (asprintf(&res, "%s/%s%s", run_dir(), esc, suffix) < 0)
                 res = NULL;
         free(esc);
@@ -153,37 +200,76 @@ static void unescape_octal(char *s)
         *o = 0;
 }
 
-/* Whether something is mounted exactly at path; fstype gets the type of the
- * topmost such mount. */
-bool mounted_at(const char *path, char *fstype, size_t len)
+/* The mounts at path, from /proc/self/mountinfo (at most max of them);
+ * returns how many there are. */
+static size_t mounts_at(const char *path, struct mount_info *v, size_t max)
 {
         FILE *f = fopen("/proc/self/mountinfo", "re");
         char *line = NULL;
-        size_t cap = 0;
-        bool found = false;
+        size_t cap = 0, n = 0;
         if (!f)
-                return false;
+                return 0;
         while (getline(&line, &cap, f) > 0) {
-                char *save, *tok = strtok_r(line, " ", &save);
-                char *mp = NULL;
-                for (int i = 0; tok && i < 4; i++)
-                        tok = strtok_r(NULL, " ", &save);
-                mp = tok;
-                if (!mp)
+                /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [FIELDS...] - TYPE SOURCE ... */
+                char *save, *tok[5];
+                tok[0] = strtok_r(line, " ", &save);
+                for (int i = 1; i < 5; i++)
+                        tok[i] = tok[i - 1] ? strtok_r(NULL, " ", &save) : NULL;
+                if (!tok[4])
                         continue;
-                unescape_octal(mp);
-                if (strcmp(mp, path) != 0)
+                unescape_octal(tok[4]);
+                if (strcmp(tok[4], path) != 0)
                         continue;
-                found = true;
-                while ((tok = strtok_r(NULL, " ", &save)) && strcmp(tok, "-") != 0)
+                char *t;
+                while ((t = strtok_r(NULL, " ", &save)) && strcmp(t, "-") != 0)
                         ;
-                tok = tok ? strtok_r(NULL, " ", &save) : NULL;
-                if (fstype && len)
-                        snprintf(fstype, len, "%s", tok ? tok : "");
+                t = t ? strtok_r(NULL, " ", &save) : NULL;
+                if (n < max) {
+                        struct mount_info *m = &v[n];
+                        m->id = atoi(tok[0]);
+                        m->parent = atoi(tok[1]);
+                        snprintf(m->dev, sizeof(m->dev), "%s", tok[2]);
+                        snprintf(m->type, sizeof(m->type), "%s", t ? t : "");
+                }
+                n++;
         }
         free(line);
         fclose(f);
-        return found;
+        return n;
+}
+
+/* The topmost of the mounts at one path: the one no other is mounted on
+ * (the last listed, if that does not tell). */
+static const struct mount_info *mount_top(const struct mount_info *v, size_t n)
+{
+        for (size_t i = n; i-- > 0;) {
+                bool covered = false;
+                for (size_t j = 0; j < n && !covered; j++)
+                        covered = j != i && v[j].parent == v[i].id;
+                if (!covered)
+                        return &v[i];
+        }
+        return NULL;
+}
+
+bool mount_top_at(const char *path, struct mount_info *ret)
+{
+        struct mount_info v[32];
+        size_t n = mounts_at(path, v, ELEMENTSOF(v));
+        const struct mount_info *top = mount_top(v, MIN(n, ELEMENTSOF(v)));
+        if (top && ret)
+                *ret = *top;
+        return top != NULL;
+}
+
+bool mounted_at(const char *path, char *fstype, size_t len)
+{
+        struct mount_info top;
+        if (!mount_top_at(path, &top))
+                return false;
+        if (fstype && len)
+                snprintf(fstype, len, "%s", top.type);
+        return true;
 }
 
 bool mounted_lifeboat_at(const char *path)
@@ -255,6 +341,8 @@ int mount_state_load(const char *path, struct mount_state *s)
         s->start = (uint64_t)jget_int(o, "start_time");
         s->helper_pid = (pid_t)jget_int(o, "helper_pid");
         s->helper_start = (uint64_t)jget_int(o, "helper_start_time");
+        s->fuse.id = (int)jget_int(o, "mount_id");
+        snprintf(s->fuse.dev, sizeof(s->fuse.dev), "%s", jget_str(o, "mount_dev") ? jget_str(o, "mount_dev") : "");
         if (json_object_object_get_ex(o, "loops", &a) && json_object_is_type(a, json_type_array)) {
                 size_t n = json_object_array_length(a);
                 s->loops = calloc(n ? n : 1, sizeof(*s->loops));
@@ -298,6 +386,8 @@ static int state_save(const char *path, const struct mount_state *s)
         json_object_object_add(o, "start_time", json_object_new_int64((int64_t)s->start));
         json_object_object_add(o, "helper_pid", json_object_new_int64(s->helper_pid));
         json_object_object_add(o, "helper_start_time", json_object_new_int64((int64_t)s->helper_start));
+        json_object_object_add(o, "mount_id", json_object_new_int64(s->fuse.id));
+        json_object_object_add(o, "mount_dev", json_object_new_string(s->fuse.dev));
         for (size_t i = 0; i < s->nloops; i++) {
                 json_object *e = json_object_new_object();
                 json_object_object_add(e, "device", json_object_new_string(s->loops[i].dev));
@@ -341,32 +431,75 @@ static int state_save(const char *path, const struct mount_state *s)
 
 /* ---- undoing a mount (lifeboat umount, a failed start, the server's exit) ---- */
 
-/* Unmount what is at path, waiting up to 3 s while it is busy; with
- * only_type, refuse when the topmost mount there is of another type.
- * Returns 0 when nothing is mounted there any more, -EBUSY or -EPERM with a
- * message printed, or the -errno of umount2 (not printed). */
-static int umount_retrying(const char *path, bool lazy, const char *only_type)
+/* One umount2 of the topmost mount at path; tries: how many were made
+ * before (a busy mount is tried again after 100 ms, 30 times). Returns 0
+ * (unmounted), 1 (busy: try again) or -errno (-EBUSY with a message
+ * printed). */
+static int umount_once(const char *path, bool lazy, int tries)
 {
-        char type[64];
-        for (int tries = 0; mounted_at(path, type, sizeof(type)); tries++) {
-                if (only_type && strcmp(type, only_type) != 0) {
-                        fprintf(stderr, "lifeboat: %s: the top mount is %s, not Lifeboat's; not touching it\n", path,
-                                type);
-                        return -EPERM;
-                }
-                if (umount2(path, lazy ? MNT_DETACH : 0) == 0)
-                        continue;
-                int e = errno;
-                if (e == EBUSY && tries < 30) {
-                        sleep_ms(100);
-                        continue;
-                }
-                if (e == EBUSY)
-                        fprintf(stderr, "lifeboat: %s is busy (files under it are in use); close them, or use "
-                                        "'lifeboat umount --lazy'\n", path);
-                return -e;
+        if (umount2(path, lazy ? MNT_DETACH : 0) == 0)
+                return 0;
+        int e = errno;
+        if (e == EBUSY && tries < 30) {
+                sleep_ms(100);
+                return 1;
+        }
+        if (e == EBUSY)
+                fprintf(stderr, "lifeboat: %s is busy (files under it are in use); close them, or use "
+                                "'lifeboat umount --lazy'\n", path);
+        return -e;
+}
+
+/* Unmount what is at path (an inner mount). Returns 0 when nothing is
+ * mounted there any more, -EBUSY with a message printed, or the -errno of
+ * umount2 (not printed). */
+static int umount_retrying(const char *path, bool lazy)
+{
+        for (int tries = 0; mounted_at(path, NULL, 0); tries++) {
+                int k = umount_once(path, lazy, tries);
+                if (k < 0)
+                        return k;
         }
         return 0;
+}
+
+/* Unmount Lifeboat's FUSE filesystem at s->mountpoint, waiting up to 3 s
+ * while it is busy: the mount s->fuse names (its mount ID and device, as
+ * mounted), or, when s names none, the topmost mount there if it is
+ * fuse.lifeboat, once. Never another filesystem mounted there, below or
+ * above it. Returns 0 when Lifeboat's is gone, -EBUSY or -EPERM with a
+ * message printed, or the -errno of umount2 (not printed). */
+static int umount_fuse(const struct mount_state *s, bool lazy)
+{
+        const char *path = s->mountpoint;
+        bool unmounted = false;
+        for (int tries = 0;; tries++) {
+                struct mount_info v[32];
+                size_t n = MIN(mounts_at(path, v, ELEMENTSOF(v)), ELEMENTSOF(v));
+                const struct mount_info *top = mount_top(v, n), *ours = NULL;
+                if (s->fuse.id > 0) {
+                        for (size_t i = 0; i < n; i++)
+                                if (v[i].id == s->fuse.id && !strcmp(v[i].dev, s->fuse.dev))
+                                        ours = &v[i];
+                } else if (!unmounted && top && strcmp(top->type, "fuse.lifeboat") != 0) {
+                        fprintf(stderr, "lifeboat: %s: the top mount is %s, not Lifeboat's; not touching it\n", path,
+                                top->type);
+                        return -EPERM;
+                } else if (!unmounted) {
+                        ours = top;
+                }
+                if (!ours)
+                        return 0;
+                if (ours != top) {
+                        fprintf(stderr, "lifeboat: %s: a %s filesystem is mounted over Lifeboat's; unmount it first\n",
+                                path, top->type);
+                        return -EPERM;
+                }
+                int k = umount_once(path, lazy, tries);
+                if (k < 0)
+                        return k;
+                unmounted |= k == 0;
+        }
 }
 
 /* Detach a loop device that still reads backing (autoclear normally does it
@@ -422,7 +555,7 @@ int mount_undo(struct mount_state *s, bool lazy, bool skip_fuse)
         bool detach_tree = false;
         /* 1. inner mounts, last first */
         for (size_t i = s->nmounts; i-- > 0;) {
-                int k = umount_retrying(s->mounts[i].path, lazy, NULL);
+                int k = umount_retrying(s->mounts[i].path, lazy);
                 if (k == -EBUSY)
                         failed = 1;
                 else if (k < 0)
@@ -447,7 +580,7 @@ int mount_undo(struct mount_state *s, bool lazy, bool skip_fuse)
         if (skip_fuse)
                 return failed;
         /* 3. the FUSE filesystem */
-        int k = umount_retrying(s->mountpoint, lazy, "fuse.lifeboat");
+        int k = umount_fuse(s, lazy);
         if (k == -EBUSY || k == -EPERM)
                 return 1;
         if (k < 0 && umount2(s->mountpoint, MNT_DETACH) < 0) {
@@ -500,7 +633,7 @@ int mount_record_claim(const char *mp_arg, char **ret_mp)
                 fprintf(stderr, "lifeboat: mount point %s is not empty: give an empty directory\n", mp_arg);
                 return 1;
         }
-        char *mp = realpath(mp_arg, NULL);
+        char *mp = mount_canonical_path(mp_arg);
         if (!mp) {
                 fprintf(stderr, "lifeboat: %s: %s\n", mp_arg, strerror(errno));
                 return 1;
@@ -540,6 +673,10 @@ void mount_record_begin(const char *mountpoint, const char *repo_path)
         R.st.repo = strdup(repo_path);
         R.st.log = strdup(R.log_path);
         R.st.pid = getpid();
+        /* the FUSE mount just made: the topmost there */
+        struct mount_info top;
+        if (mount_top_at(mountpoint, &top) && !strcmp(top.type, "fuse.lifeboat"))
+                R.st.fuse = top;
 }
 
 void mount_record_set_server(pid_t pid)
@@ -601,7 +738,7 @@ void mount_record_undo_failed(pid_t server_pid)
                         unlink(R.path);
                 mount_state_done(&s);
         } else {
-                struct mount_state t = { .mountpoint = R.st.mountpoint, .pid = server_pid };
+                struct mount_state t = { .mountpoint = R.st.mountpoint, .fuse = R.st.fuse, .pid = server_pid };
                 mount_undo(&t, true, false);
         }
 }
@@ -620,7 +757,7 @@ void mount_record_remove(void)
 
 int mount_umount(const char *mp_arg, bool lazy, bool quiet)
 {
-        char *mp = canonical_path(mp_arg);
+        char *mp = mount_canonical_path(mp_arg);
         if (!mp) {
                 fprintf(stderr, "lifeboat: %s: %s\n", mp_arg, strerror(errno));
                 return 1;

@@ -2,7 +2,8 @@
 /* lifeboat mount / umount: the snapshots of a repository as a read-only FUSE
  * filesystem. Internal to src/mount/ and src/cli/cmd-mount.c; one file each:
  *
- *   mount-state.c  the state file /run/lifeboat/<escaped mount point>.json:
+ *   mount-state.c  the state file /run/lifeboat/<escaped mount point>.json
+ *                  (a long one: a prefix and its SHA-256):
  *                  what a mount set up (processes, loop devices, inner
  *                  mounts), written before it is used; undoing all of it
  *                  (lifeboat umount, also after the processes were killed)
@@ -55,8 +56,15 @@ struct mount_state_mount {
         char type[32];
         char dev[64];
 };
+/* One mount of /proc/self/mountinfo. */
+struct mount_info {
+        int id, parent;
+        char dev[32]; /* MAJOR:MINOR of its filesystem */
+        char type[64];
+};
 struct mount_state {
         char *mountpoint, *repo, *log;
+        struct mount_info fuse; /* the FUSE mount (id 0: not recorded) */
         pid_t pid, helper_pid; /* the server, the helper (inner mounts) */
         uint64_t start, helper_start;
         struct mount_state_loop *loops;
@@ -65,6 +73,10 @@ struct mount_state {
         size_t nmounts;
 };
 
+/* The absolute path of a mount point, its symbolic links resolved, without
+ * stat'ing the mount point itself (it may be a dead FUSE mount); the same
+ * for mount and umount. NULL with errno set. */
+char *mount_canonical_path(const char *p);
 int mount_state_load(const char *path, struct mount_state *s);
 void mount_state_done(struct mount_state *s);
 /* Unmount what s records: inner mounts, loop devices, then (unless
@@ -97,6 +109,8 @@ int mount_umount(const char *mp, bool lazy, bool quiet);
  * gets the type of the topmost such mount. */
 bool mounted_at(const char *path, char *ret_fstype, size_t len);
 bool mounted_lifeboat_at(const char *path); /* ... and it is fuse.lifeboat */
+/* The topmost mount at path (the one nothing is mounted on); false if none. */
+bool mount_top_at(const char *path, struct mount_info *ret);
 uint64_t proc_start_time(pid_t pid);
 void sleep_ms(unsigned ms);
 

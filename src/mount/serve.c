@@ -127,6 +127,10 @@ static void *signal_main(void *arg)
         return NULL;
 }
 
+/* The server could not start. In the background, the waiting parent
+ * undoes the mount; in the foreground there is none: the helper is let go
+ * (it has mounted nothing yet) and what the state file records, or else the
+ * FUSE mount, is undone here, and the state file removed. */
 static int serve_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int serve_fail(const char *fmt, ...)
 {
@@ -137,6 +141,11 @@ static int serve_fail(const char *fmt, ...)
         va_end(ap);
         mount_notify('E', "%s", buf);
         mount_notify_end("FAIL");
+        if (S.o.foreground) {
+                atomic_store(&S.cleaned, true);
+                innermount_helper_wait();
+                mount_record_undo_failed(getpid());
+        }
         return 1;
 }
 

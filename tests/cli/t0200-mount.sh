@@ -7,8 +7,11 @@
 # file with its metadata; concurrent readers; umount leaves no mount, loop
 # device or process, also after kill -9 of the mount process; a damaged chunk
 # gives EIO for what it holds and nothing else; new snapshots appear, deleted
-# ones fail; bad mount points and snapshots are refused; encrypted
-# repositories; the foreground mode.
+# ones fail; bad mount points and snapshots are refused; a long mount point
+# path, one given through a symbolic link, another filesystem mounted below or
+# over Lifeboat's; a mount that fails while starting (state directory
+# read-only) leaves nothing, in the foreground too; encrypted repositories;
+# the foreground mode.
 . "$(dirname "$0")/lib.sh"
 . "$TEST_DIR/disk-lib.sh"
 
@@ -384,6 +387,73 @@ test_expect_success 'bad mount points and snapshots are refused' '
 	expect_fail 1 "not empty|already" lifeboat mount --repo repo e &&
 	lifeboat umount e &&
 	check_clean e
+'
+
+# types_at DIR: the types of the filesystems mounted at DIR, bottom first.
+types_at() {
+	findmnt -rn -o TARGET,FSTYPE | awk -v t="$(abs "$1")" '$1 == t { print $2 }' | tr "\n" " "
+}
+
+test_expect_success 'a long mount point path: its state file has a shorter name, umount finds it' '
+	long=$(printf "%0100d" 0 | tr 0 a)/$(printf "%0100d" 0 | tr 0 b)/$(printf "%0100d" 0 | tr 0 c) &&
+	lb_mount --repo repo "$long" >/dev/null &&
+	sf=$(state_file "$long") &&
+	test -n "$sf" &&
+	name=$(basename "$sf") &&
+	test ${#name} -le 255 &&
+	expect_cmp "$long"/latest/$IMG/part2.img p2.img &&
+	lifeboat umount "$long" >umount.out &&
+	expect_grep "^Unmounted $SCRATCH/$long\$" umount.out &&
+	check_clean "$long"
+'
+
+test_expect_success 'umount through a symbolic link to the mount point, also after kill -9' '
+	mkdir -p m && ln -s m mlink && ln -s mlink mlink2 &&
+	lb_mount --repo repo mlink >/dev/null &&
+	lifeboat umount mlink2 >umount.out &&
+	expect_grep "^Unmounted $SCRATCH/m\$" umount.out &&
+	check_clean m &&
+	lb_mount --repo repo m >/dev/null &&
+	pid=$(mount_pid m) &&
+	kill -9 "$pid" &&
+	sleep 0.5 &&
+	lifeboat umount mlink &&
+	check_clean m "$pid"
+'
+
+test_expect_success 'another filesystem below Lifeboat'"'"'s: umount takes only its own; one over it: refused' '
+	mount_fs tmpfs under -t tmpfs &&
+	lb_mount --repo repo under >/dev/null &&
+	expect_eq "$(types_at under)" "tmpfs fuse.lifeboat " "mounts at under" &&
+	pid=$(mount_pid under) &&
+	lifeboat umount under >umount.out &&
+	expect_grep "^Unmounted $SCRATCH/under\$" umount.out &&
+	expect_eq "$(types_at under)" "tmpfs " "mounts at under after umount" &&
+	test -z "$(state_file under)" &&
+	for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done &&
+	! kill -0 "$pid" 2>/dev/null &&
+	unmount_fs under &&
+	lb_mount --repo repo m >/dev/null &&
+	mount_fs tmpfs m -t tmpfs &&
+	expect_fail 1 "a tmpfs filesystem is mounted over Lifeboat.s; unmount it first" lifeboat umount m &&
+	expect_eq "$(types_at m)" "fuse.lifeboat tmpfs " "mounts at m" &&
+	unmount_fs m &&
+	lifeboat umount m &&
+	check_clean m
+'
+
+test_expect_success 'a mount that fails while starting undoes itself, in the foreground too' '
+	mount_fs tmpfs rorun -t tmpfs -o ro &&
+	mkdir -p m && (cd m && pwd -P) >>"$_STATE/lbmounts" &&
+	LIFEBOAT_RUN_DIR=$PWD/rorun expect_fail 1 "cannot write .*/rorun/.*\.json: Read-only file system" \
+		lifeboat mount --repo repo -f m &&
+	check_clean m &&
+	test -z "$(ls -A m)" &&
+	LIFEBOAT_RUN_DIR=$PWD/rorun expect_fail 1 "cannot write .*/rorun/.*\.json: Read-only file system" \
+		lifeboat mount --repo repo --files m &&
+	check_clean m &&
+	test -z "$(ls -A m)" &&
+	unmount_fs rorun
 '
 
 test_expect_success 'a new snapshot appears; latest follows it' '
