@@ -124,23 +124,23 @@ static struct node *get_node(fuse_ino_t ino)
         return ino >= 1 && ino <= M.nnodes ? M.nodes[ino - 1] : NULL;
 }
 
-static char *image_dname(const struct lb_snapshot *s, size_t i)
+/* The directory name of image i: its name with '/' as '_' ("image" if it
+ * has none), made unique among the directory names of the images before it
+ * (prev) and "info.json" with "-2", "-3"... */
+static char *image_dname(const struct lb_snapshot *s, size_t i, const struct mimage *prev)
 {
         const char *n = s->images[i].name;
-        char buf[256];
+        char buf[240]; /* with a suffix, within NAME_MAX */
         snprintf(buf, sizeof(buf), "%s", n && *n && strcmp(n, ".") && strcmp(n, "..") ? n : "image");
         for (char *c = buf; *c; c++)
                 if (*c == '/')
                         *c = '_';
-        /* unique within the snapshot directory, and not "info.json" */
-        char out[300];
+        char out[256];
         snprintf(out, sizeof(out), "%s", buf);
         for (int k = 2;; k++) {
                 bool taken = !strcmp(out, "info.json");
-                for (size_t j = 0; j < i && !taken; j++) {
-                        const char *o = s->images[j].name;
-                        taken = o && !strcmp(o, out);
-                }
+                for (size_t j = 0; j < i && !taken; j++)
+                        taken = !strcmp(prev[j].dname, out);
                 if (!taken)
                         break;
                 snprintf(out, sizeof(out), "%s-%d", buf, k);
@@ -176,7 +176,7 @@ static struct msnap *msnap_new(struct lb_snapshot *s)
                 const struct lb_image *li = &s->images[i];
                 im->index = i;
                 im->size = li->size;
-                im->dname = image_dname(s, i);
+                im->dname = image_dname(s, i, m->images);
                 if (!im->dname)
                         goto fail;
                 struct lb_disk_layout lay;

@@ -10,8 +10,8 @@
 # ones fail; bad mount points and snapshots are refused; a long mount point
 # path, one given through a symbolic link, another filesystem mounted below or
 # over Lifeboat's; a mount that fails while starting (state directory
-# read-only) leaves nothing, in the foreground too; encrypted repositories;
-# the foreground mode.
+# read-only) leaves nothing, in the foreground too; images whose names would
+# give the same directory; encrypted repositories; the foreground mode.
 . "$(dirname "$0")/lib.sh"
 . "$TEST_DIR/disk-lib.sh"
 
@@ -454,6 +454,20 @@ test_expect_success 'a mount that fails while starting undoes itself, in the for
 	check_clean m &&
 	test -z "$(ls -A m)" &&
 	unmount_fs rorun
+'
+
+test_expect_success 'images whose names give the same directory name: one directory each' '
+	mkdir -p n1 n2 &&
+	random_file n1/info.json 64K one &&
+	random_file n2/info.json 64K two &&
+	lifeboat init --repo repo.names >/dev/null &&
+	lifeboat backup --repo repo.names n1/info.json n2/info.json >/dev/null &&
+	lb_mount --repo repo.names m >/dev/null &&
+	expect_eq "$(ls m/latest | tr "\n" " ")" "info.json info.json-2 info.json-2-2 " "entries of the snapshot" &&
+	expect_cmp m/latest/info.json-2/disk.img n1/info.json &&
+	expect_cmp m/latest/info.json-2-2/disk.img n2/info.json &&
+	lifeboat umount m &&
+	check_clean m
 '
 
 test_expect_success 'a new snapshot appears; latest follows it' '
