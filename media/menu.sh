@@ -55,6 +55,13 @@ pause() {
 	ask "Press Enter to go back to the menu"
 }
 
+# nth_line N: line N of stdin, if N is digits only and from 1 to the number
+# of lines; else nothing, and it fails.
+nth_line() {
+	case $1 in '' | *[!0-9]*) return 1 ;; esac
+	awk -v n="$1" 'BEGIN { n += 0 } n >= 1 && NR == n { print; found = 1 } END { exit !found }'
+}
+
 # pick_repo ro|rw: choose and mount a repository (REPO...). rw: offer to
 # create one at a location typed in.
 pick_repo() {
@@ -79,7 +86,7 @@ pick_repo() {
 				echo "  $i) $spec"
 			done
 			ask "Which repository (number)" 1
-			spec=$(printf '%s\n' "$found" | sed -n "${ANSWER}p")
+			spec=$(printf '%s\n' "$found" | nth_line "$ANSWER")
 			[ -n "$spec" ] || { echo "No such repository."; return 1; }
 		fi
 	fi
@@ -151,7 +158,7 @@ pick_snapshot() {
 	echo "Snapshots in $REPO_SPEC:"
 	awk 'NR == 1 { printf "     %s\n", $0; next } { printf "%3d) %s\n", NR - 1, $0 }' "$RUN/list.out"
 	ask "Snapshot to $1 (number)" "$n"
-	SNAP=$(awk -v n="$ANSWER" 'NR == n + 1 { print $1 }' "$RUN/list.out")
+	SNAP=$(sed 1d "$RUN/list.out" | nth_line "$ANSWER" | awk '{ print $1 }')
 	[ -n "$SNAP" ] || { echo "No snapshot $ANSWER."; return 1; }
 }
 
@@ -199,7 +206,7 @@ menu_restore() {
 		echo "  s) skip this image"
 		ask "Restore it onto which disk (number)" "$best" </dev/tty
 		[ "$ANSWER" = s ] && continue
-		d=$(echo "$cands" | sed -n "${ANSWER}p")
+		d=$(echo "$cands" | nth_line "$ANSWER")
 		[ -n "$d" ] || { echo "No disk $ANSWER: skipping this image."; continue; }
 		grow=no
 		if [ "$(dev_size "$d")" -gt "$need" ]; then
@@ -276,8 +283,12 @@ menu_backup() {
 		list=$cands
 	else
 		for i in $ANSWER; do
-			d=$(echo $cands | tr ' ' '\n' | sed -n "${i}p")
-			[ -n "$d" ] && list="$list $d"
+			d=$(echo $cands | tr ' ' '\n' | nth_line "$i")
+			if [ -n "$d" ]; then
+				list="$list $d"
+			else
+				echo "No disk $i: left out."
+			fi
 		done
 	fi
 	[ -n "$list" ] || { echo "No disk chosen."; close_repo; pause; return; }
@@ -421,7 +432,7 @@ menu_check() {
 		echo "  $i) $(describe_disk "$d")"
 	done
 	ask "Disk to check (number)" 1
-	d=$(echo "$cands" | sed -n "${ANSWER}p")
+	d=$(echo "$cands" | nth_line "$ANSWER")
 	[ -n "$d" ] || { echo "No disk $ANSWER."; pause; return; }
 	nodes=$(ls /sys/block/"$d" | grep "^$d")
 	[ -n "$nodes" ] || nodes=$d

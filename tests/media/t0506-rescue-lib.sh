@@ -20,7 +20,8 @@
 #     the backup); a whole unattended plan whose only other disk is the key
 #     stick stops and writes nothing; one with a blank disk restores onto it;
 #   - repo=media: of two Lifeboat media, the one whose /lifeboat-media has
-#     this boot's media ID; none or two with it: refused.
+#     this boot's media ID; none or two with it: refused;
+#   - the menu's number answers (nth_line): digits only, in range.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$TEST_DIR/media-lib.sh"
 [ "${RUN_MEDIA_TESTS:-1}" != 0 ] || skip_all "RUN_MEDIA_TESTS=0"
@@ -252,6 +253,28 @@ test_expect_success 'repo=media: of two Lifeboat media, the one with this boot'"
 	lib "open_repo media ro && echo MEDIUM \$REPO_DEV; echo \"\$REASON\"" >out &&
 	expect_no_grep MEDIUM out &&
 	expect_grep "repo=media: several filesystems carry the ID of these media" out
+'
+
+test_expect_success 'menu numbers: digits only, in range' '
+	lib ". $TOP/media/menu.sh
+		for a in 1 3 03 0 4 -1 1a \"\" \"1 2\" 2p \"1;p\" \"\\\$\"; do
+			printf \"%s\\n\" a b c | nth_line \"\$a\" >o && echo \"[\$a] \$(cat o)\" || echo \"[\$a] refused\"
+		done" >out &&
+	cat >expect <<-\EOF &&
+	[1] a
+	[3] c
+	[03] c
+	[0] refused
+	[4] refused
+	[-1] refused
+	[1a] refused
+	[] refused
+	[1 2] refused
+	[2p] refused
+	[1;p] refused
+	[$] refused
+	EOF
+	expect_cmp expect out
 '
 
 test_done
