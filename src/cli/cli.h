@@ -58,6 +58,10 @@ int cmd_verify(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_copy(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+/* Run prune and print its result (forget --prune: after forget's JSON, which
+ * it takes over, or NULL). Returns the exit code. */
+int cli_prune_run(const struct cli_common *c, struct lb_repo *repo, bool dry_run, int max_unused, json_object *forget);
 int cmd_media(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);

@@ -8,19 +8,20 @@
 static const char usage[] =
         "Usage: lifeboat forget --repo PATH [SNAPSHOT...] [--keep-last N] [--keep-hourly N]\n"
         "         [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]\n"
-        "         [--keep-within DURATION] [--keep-tag TAG] [--dry-run]\n"
+        "         [--keep-within DURATION] [--keep-tag TAG] [--dry-run] [--prune]\n"
         "Remove snapshots: the ones named ('latest' or IDs), or those that no --keep rule\n"
         "keeps. Each --keep-<period> N keeps the newest snapshot of each of the last N\n"
         "periods (hours, days, ISO weeks, months, years in local time) that have one; a\n"
         "snapshot any rule keeps stays. The rules apply to each group of snapshots of the\n"
         "same host and sources on its own. Without a snapshot or a rule, nothing is removed.\n"
-        "Only the snapshot files go: 'lifeboat prune' frees their data.\n"
+        "Only the snapshot files go: 'lifeboat prune' (or --prune) frees their data.\n"
         "  --keep-last N           the N newest snapshots\n"
         "  --keep-hourly N         ... --keep-yearly N: the newest of each of N periods\n"
         "  --keep-within DURATION  all no more than DURATION older than the newest\n"
         "                          (e.g. 30d, 2w, 6m, 1y6m, 12h)\n"
         "  --keep-tag TAG          snapshots with this tag (may be repeated)\n"
-        "  --dry-run               show what would be removed, remove nothing\n";
+        "  --dry-run               show what would be removed, remove nothing\n"
+        "  --prune                 run 'lifeboat prune' afterwards\n";
 
 static int parse_count(const char *opt, const char *arg, unsigned *ret)
 {
@@ -58,7 +59,7 @@ static json_object *result_json(const struct lb_forget_result *res, bool dry_run
         return o;
 }
 
-static void print_result(const struct lb_forget_result *res, bool dry_run, bool named)
+static void print_result(const struct lb_forget_result *res, bool dry_run, bool named, bool prune)
 {
         char t[32], why[128];
         const char *group = NULL;
@@ -78,12 +79,12 @@ static void print_result(const struct lb_forget_result *res, bool dry_run, bool 
                                it->time ? cli_time(it->time, t) : "(unreadable)");
         }
         printf("%s %zu snapshot(s), kept %zu.%s\n", dry_run ? "Would remove" : "Removed", res->removed, res->kept,
-               res->removed && !dry_run ? " Run 'lifeboat prune' to free the space only they used." : "");
+               res->removed && !dry_run && !prune ? " Run 'lifeboat prune' to free the space only they used." : "");
 }
 
 int cmd_forget(int argc, char **argv)
 {
-        enum { O_LAST = 1000, O_HOURLY, O_DAILY, O_WEEKLY, O_MONTHLY, O_YEARLY, O_WITHIN, O_TAG, O_DRY };
+        enum { O_LAST = 1000, O_HOURLY, O_DAILY, O_WEEKLY, O_MONTHLY, O_YEARLY, O_WITHIN, O_TAG, O_DRY, O_PRUNE };
         static const struct option opts[] = { CLI_COMMON_OPTIONS,
                                               { "keep-last", required_argument, NULL, O_LAST },
                                               { "keep-hourly", required_argument, NULL, O_HOURLY },
@@ -94,10 +95,12 @@ int cmd_forget(int argc, char **argv)
                                               { "keep-within", required_argument, NULL, O_WITHIN },
                                               { "keep-tag", required_argument, NULL, O_TAG },
                                               { "dry-run", no_argument, NULL, O_DRY },
+                                              { "prune", no_argument, NULL, O_PRUNE },
                                               {} };
         struct cli_common c;
         struct lb_keep_policy pol = { 0 };
         struct lb_forget_opts fo = { .policy = &pol };
+        bool prune = false;
         const char **tags = NULL;
         int opt, r = 0;
         cli_common_init(&c);
@@ -130,6 +133,7 @@ int cmd_forget(int argc, char **argv)
                         tags[pol.ntags++] = optarg;
                         break;
                 case O_DRY: fo.dry_run = true; break;
+                case O_PRUNE: prune = true; break;
                 default: r = cli_usage_error(usage, "unknown option");
                 }
         }
@@ -159,11 +163,13 @@ int cmd_forget(int argc, char **argv)
                 if (res.removed && !c.quiet)
                         fprintf(stderr, "lifeboat: %zu snapshot(s) were removed before the failure\n", res.removed);
                 r = 1;
-        } else if (c.json) {
+        } else if (c.json && !prune) {
                 cli_print_json(result_json(&res, fo.dry_run));
         } else if (!c.quiet && !c.json) {
-                print_result(&res, fo.dry_run, fo.nspecs > 0);
+                print_result(&res, fo.dry_run, fo.nspecs > 0, prune);
         }
+        if (r == 0 && prune)
+                r = cli_prune_run(&c, repo, fo.dry_run, -1, c.json ? result_json(&res, fo.dry_run) : NULL);
         lb_forget_result_free(&res);
         lb_repo_close(repo);
         free(tags);

@@ -20,6 +20,7 @@ static const struct {
         { "diff", cmd_diff, "show which byte ranges of a disk changed between two snapshots" },
         { "copy", cmd_copy, "copy snapshots into another repository (an off-site copy)" },
         { "forget", cmd_forget, "remove snapshots: named ones, or those a retention policy does not keep" },
+        { "prune", cmd_prune, "delete the data no snapshot uses any more, repack partly used packs" },
         { "media", cmd_media, "build recovery media: a bootable ISO that restores or backs up offline" },
         { "mount", cmd_mount, "mount the snapshots read-only (FUSE), with --files their filesystems" },
         { "umount", cmd_umount, "undo what 'lifeboat mount' set up at a mount point" },

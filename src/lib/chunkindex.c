@@ -255,12 +255,43 @@ int lb_chunk_index_lookup(const struct lb_chunk_index *x, const uint8_t id[LB_ID
         return 0;
 }
 
+static int index_file_write(struct lb_repo *r, const uint8_t (*packs)[LB_ID_SIZE], size_t npacks,
+                            const struct lb_index_entry *v, size_t n, uint32_t first, char name[2 * LB_ID_SIZE + 1]);
+
 int lb_index_file_write(struct lb_repo *r, const uint8_t (*packs)[LB_ID_SIZE], size_t npacks,
                         const struct lb_index_entry *v, size_t n)
 {
+        char name[2 * LB_ID_SIZE + 1];
+        return index_file_write(r, packs, npacks, v, n, 0, name);
+}
+
+int lb_index_files_write(struct lb_repo *r, const uint8_t (*packs)[LB_ID_SIZE], size_t npacks,
+                         const struct lb_index_entry *v, size_t n, size_t per_file, size_t *indexed,
+                         char (*ret_names)[2 * LB_ID_SIZE + 1])
+{
+        char name[2 * LB_ID_SIZE + 1];
+        size_t e = 0, f = 0;
+        while (*indexed < npacks) {
+                size_t first = *indexed, end = MIN(npacks, first + per_file), from;
+                while (e < n && v[e].loc.pack < first)
+                        e++;
+                for (from = e; e < n && v[e].loc.pack < end; e++)
+                        ;
+                int k = index_file_write(r, packs + first, end - first, v + from, e - from, (uint32_t)first,
+                                         ret_names ? ret_names[f++] : name);
+                if (k < 0)
+                        return k;
+                *indexed = end;
+        }
+        return 0;
+}
+
+/* Entries number packs from `first` on: the file's table is packs[0..npacks). */
+static int index_file_write(struct lb_repo *r, const uint8_t (*packs)[LB_ID_SIZE], size_t npacks,
+                            const struct lb_index_entry *v, size_t n, uint32_t first, char name[2 * LB_ID_SIZE + 1])
+{
         size_t len = sizeof(struct lb_index_header_disk) + npacks * LB_ID_SIZE + n * sizeof(struct lb_index_entry_disk);
         _cleanup_free_ uint8_t *buf = malloc(len);
-        char name[2 * LB_ID_SIZE + 1];
         if (!buf)
                 return -ENOMEM;
         struct lb_index_header_disk *h = (void *)buf;
@@ -272,7 +303,7 @@ int lb_index_file_write(struct lb_repo *r, const uint8_t (*packs)[LB_ID_SIZE], s
         for (size_t i = 0; i < n; i++) {
                 struct lb_index_entry_disk *e = (void *)(q + i * sizeof(*e));
                 memcpy(e->id, v[i].id, LB_ID_SIZE);
-                le32_put(e->pack, v[i].loc.pack);
+                le32_put(e->pack, v[i].loc.pack - first);
                 le32_put(e->length, v[i].loc.length);
                 le64_put(e->offset, v[i].loc.offset);
         }

@@ -54,3 +54,10 @@ int lb_index_parse(const uint8_t *p, size_t len, struct lb_chunk_index **ret);
 /* Writes one index file for entries whose loc.pack numbers the given packs. */
 int lb_index_file_write(struct lb_repo *r, const uint8_t (*packs)[LB_ID_SIZE], size_t npacks,
                         const struct lb_index_entry *v, size_t n);
+/* Index files for packs[*indexed..npacks), per_file packs each, listing the
+ * entries v (sorted by loc.pack, which numbers packs[]). *indexed advances
+ * past each file written. ret_names, if not NULL, gets each file's name
+ * (DIV_ROUND_UP(npacks - *indexed, per_file) slots). */
+int lb_index_files_write(struct lb_repo *r, const uint8_t (*packs)[LB_ID_SIZE], size_t npacks,
+                         const struct lb_index_entry *v, size_t n, size_t per_file, size_t *indexed,
+                         char (*ret_names)[2 * LB_ID_SIZE + 1]);

@@ -78,10 +78,8 @@ struct copy {
          * only when all are finished, just before the commit, so that until
          * then no reader of DST can know of them, and they can be removed if
          * the snapshot fails. packs[0..indexed) are in index files. */
-        uint8_t (*packs)[LB_ID_SIZE];
-        size_t npacks, packs_cap, indexed;
-        struct lb_index_entry *entries; /* loc.pack numbers packs[] */
-        size_t nentries, entries_cap;
+        struct lb_pack_set set;
+        size_t indexed;
         struct lb_copy_snapshot *cur;
 
         struct checker *checkers;
@@ -335,63 +333,12 @@ static bool in_dst(struct copy *cp, const uint8_t id[LB_ID_SIZE])
 /* Index files for the snapshot's packs, one per INDEX_FLUSH_PACKS of them. */
 static int write_index(struct copy *cp)
 {
-        size_t e = 0;
-        while (cp->indexed < cp->npacks) {
-                size_t first = cp->indexed, end = MIN(cp->npacks, first + INDEX_FLUSH_PACKS), from = e;
-                for (; e < cp->nentries && cp->entries[e].loc.pack < end; e++)
-                        cp->entries[e].loc.pack -= (uint32_t)first; /* numbers into this file's pack table */
-                int k = lb_index_file_write(cp->dst, (const uint8_t(*)[LB_ID_SIZE])cp->packs + first, end - first,
-                                            cp->entries + from, e - from);
-                if (k < 0)
-                        return k;
-                cp->indexed = end;
-        }
-        return 0;
+        return lb_index_files_write(cp->dst, (const uint8_t(*)[LB_ID_SIZE])cp->set.packs, cp->set.npacks,
+                                    cp->set.entries, cp->set.nentries, INDEX_FLUSH_PACKS, &cp->indexed, NULL);
 }
 
-static int finish_pack(struct copy *cp)
-{
-        struct lb_pack_writer *w = cp->pw;
-        uint8_t id[LB_ID_SIZE];
-        if (w->n == 0)
-                return 0;
-        if (cp->npacks == cp->packs_cap) {
-                size_t cap = cp->packs_cap ? 2 * cp->packs_cap : 16;
-                void *p = realloc(cp->packs, cap * LB_ID_SIZE);
-                if (!p)
-                        return -ENOMEM;
-                cp->packs = p;
-                cp->packs_cap = cap;
-        }
-        if (cp->nentries + w->n > cp->entries_cap) {
-                size_t cap = MAX(2 * cp->entries_cap, cp->nentries + w->n);
-                void *p = realloc(cp->entries, cap * sizeof(*cp->entries));
-                if (!p)
-                        return -ENOMEM;
-                cp->entries = p;
-                cp->entries_cap = cap;
-        }
-        memset(id, 0, sizeof(id));
-        int k = lb_pack_writer_finish(w, id);
-        if (k < 0) {
-                /* It may have been renamed into place before the failure:
-                 * remember it for undo_snapshot. */
-                if (!mem_is_zero(id, sizeof(id)))
-                        memcpy(cp->packs[cp->npacks++], id, LB_ID_SIZE);
-                return k;
-        }
-        memcpy(cp->packs[cp->npacks], id, LB_ID_SIZE);
-        for (size_t i = 0; i < w->n; i++) {
-                struct lb_index_entry *e = &cp->entries[cp->nentries++];
-                memcpy(e->id, w->v[i].id, LB_ID_SIZE);
-                e->loc.pack = (uint32_t)cp->npacks;
-                e->loc.offset = w->v[i].offset;
-                e->loc.length = w->v[i].length;
-        }
-        cp->npacks++;
-        lb_pack_writer_reset(w);
-        return 0;
-}
+/* A pack that fails after its rename is still remembered, for undo_snapshot. */
+static int finish_pack(struct copy *cp) { return lb_pack_set_finish(&cp->set, cp->pw); }
 
 /* Append a checked blob, as SRC stored it (raw: header and payload), that
  * in_dst() said DST lacks. */
@@ -570,11 +517,11 @@ static int copy_segment(struct copy *cp, const struct lb_snapshot *s, const stru
  * DST's index listed before this run is not ours either.) */
 static void undo_snapshot(struct copy *cp)
 {
-        for (size_t i = cp->indexed; i < cp->npacks; i++) {
+        for (size_t i = cp->indexed; i < cp->set.npacks; i++) {
                 bool listed = false;
                 for (size_t j = 0; j < cp->dx->npacks && !listed; j++)
-                        listed = memcmp(cp->dx->packs[j], cp->packs[i], LB_ID_SIZE) == 0;
-                char *p = listed ? NULL : lb_repo_pack_path(cp->dst, cp->packs[i]);
+                        listed = memcmp(cp->dx->packs[j], cp->set.packs[i], LB_ID_SIZE) == 0;
+                char *p = listed ? NULL : lb_repo_pack_path(cp->dst, cp->set.packs[i]);
                 if (p) {
                         unlink(p);
                         free(p);
@@ -602,7 +549,7 @@ static int copy_snapshot(struct copy *cp, const struct lb_snapshot *s)
         uint8_t want[LB_ID_SIZE];
         size_t mlen = 0;
         int k = 0;
-        cp->npacks = cp->indexed = cp->nentries = 0;
+        cp->set.npacks = cp->indexed = cp->set.nentries = 0;
         if (asprintf(&from, "%s/snapshots/%s", cp->src->path, s->id) < 0 ||
             asprintf(&to, "%s/snapshots/%s", cp->dst->path, s->id) < 0)
                 return -ENOMEM;
@@ -769,7 +716,7 @@ int lb_copy(struct lb_repo *src, const char *dst_path, const char *const *specs,
                 ret->blobs += cs->blobs;
                 ret->bytes += cs->bytes;
                 ret->dedup_chunks += cs->dedup_chunks;
-                ret->packs += cp.npacks;
+                ret->packs += cp.set.npacks;
                 for (size_t j = 0; j < sel[i]->nimages; j++)
                         ret->bytes_total += sel[i]->images[j].size;
         }
@@ -806,8 +753,7 @@ out:
         free(cp.ids);
         free(cp.plain);
         free(cp.raw);
-        free(cp.packs);
-        free(cp.entries);
+        lb_pack_set_done(&cp.set);
         lb_repo_close(cp.dst);
         lb_snapshot_list_free(sel, nsel);
         return k < 0 ? k : 0;

@@ -257,3 +257,22 @@ struct lb_forget_result {
 int lb_forget(struct lb_repo *r, const struct lb_forget_opts *opts, struct lb_forget_result *ret);
 void lb_forget_result_free(struct lb_forget_result *r);
 
+/* ---- prune ---- */
+struct lb_prune_opts {
+        bool dry_run;
+        int max_unused; /* percent of the repository that may stay unused (0-100); <0: 5 */
+};
+struct lb_prune_result {
+        uint64_t snapshots, blobs_used;
+        uint64_t packs, packs_kept, packs_partial_kept, packs_deleted, packs_repacked, packs_unlisted;
+        uint64_t packs_written, blobs_repacked, bytes_repacked; /* new packs and what they hold */
+        uint64_t bytes_before, bytes_after; /* pack files */
+        uint64_t bytes_used, bytes_unused_left;
+        uint64_t index_written, index_removed, tmp_removed;
+        uint64_t duration_ms;
+};
+/* Garbage collection: delete the packs no snapshot uses, repack partly used
+ * ones while more than max_unused percent would stay unused, rewrite the
+ * index. Refuses (deleting nothing) when a snapshot, map or index file
+ * cannot be read. Takes the exclusive lock (shared for dry_run). */
+int lb_prune(struct lb_repo *r, const struct lb_prune_opts *opts, struct lb_prune_result *ret);

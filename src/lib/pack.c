@@ -165,6 +165,54 @@ int lb_pack_writer_finish(struct lb_pack_writer *w, uint8_t ret_id[LB_ID_SIZE])
 
 void lb_pack_writer_reset(struct lb_pack_writer *w) { w->n = 0; }
 
+int lb_pack_set_finish(struct lb_pack_set *set, struct lb_pack_writer *w)
+{
+        uint8_t id[LB_ID_SIZE];
+        if (w->n == 0)
+                return 0;
+        if (set->npacks == set->packs_cap) {
+                size_t cap = set->packs_cap ? 2 * set->packs_cap : 16;
+                void *p = realloc(set->packs, cap * LB_ID_SIZE);
+                if (!p)
+                        return -ENOMEM;
+                set->packs = p;
+                set->packs_cap = cap;
+        }
+        if (set->nentries + w->n > set->entries_cap) {
+                size_t cap = MAX(2 * set->entries_cap, set->nentries + w->n);
+                void *p = realloc(set->entries, cap * sizeof(*set->entries));
+                if (!p)
+                        return -ENOMEM;
+                set->entries = p;
+                set->entries_cap = cap;
+        }
+        memset(id, 0, sizeof(id));
+        int k = lb_pack_writer_finish(w, id);
+        if (k < 0) {
+                if (!mem_is_zero(id, sizeof(id)))
+                        memcpy(set->packs[set->npacks++], id, LB_ID_SIZE);
+                return k;
+        }
+        memcpy(set->packs[set->npacks], id, LB_ID_SIZE);
+        for (size_t i = 0; i < w->n; i++) {
+                struct lb_index_entry *e = &set->entries[set->nentries++];
+                memcpy(e->id, w->v[i].id, LB_ID_SIZE);
+                e->loc.pack = (uint32_t)set->npacks;
+                e->loc.offset = w->v[i].offset;
+                e->loc.length = w->v[i].length;
+        }
+        set->npacks++;
+        lb_pack_writer_reset(w);
+        return 0;
+}
+
+void lb_pack_set_done(struct lb_pack_set *set)
+{
+        free(set->packs);
+        free(set->entries);
+        memset(set, 0, sizeof(*set));
+}
+
 void lb_pack_writer_free(struct lb_pack_writer *w)
 {
         if (!w)

@@ -42,6 +42,20 @@ int lb_pack_writer_finish(struct lb_pack_writer *w, uint8_t ret_id[LB_ID_SIZE]);
 void lb_pack_writer_reset(struct lb_pack_writer *w);
 void lb_pack_writer_free(struct lb_pack_writer *w); /* removes an unfinished temp file */
 
+/* Packs a writer finished, with the index entries of their blobs (loc.pack
+ * numbers packs[]): what index files will list (copy, prune). */
+struct lb_pack_set {
+        uint8_t (*packs)[LB_ID_SIZE];
+        size_t npacks, packs_cap;
+        struct lb_index_entry *entries;
+        size_t nentries, entries_cap;
+};
+/* Finish w's pack (if it has blobs), add it and its blobs to set and reset
+ * w. A pack that failed after it was renamed into place is added without
+ * entries, so that the caller can remove it. */
+int lb_pack_set_finish(struct lb_pack_set *set, struct lb_pack_writer *w);
+void lb_pack_set_done(struct lb_pack_set *set);
+
 /* Readers keep a few pack files open (one cache per thread). */
 struct lb_pack_cache {
         struct lb_repo *repo;
