@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <time.h>
 
@@ -38,7 +39,10 @@ enum { CL_CHUNK, CL_MAP, NCLASSES };
 struct idxref {
         struct lb_chunk_index *x;
         unsigned refs;
+        uint64_t gen;       /* the context's count of loads: tells this load from any other */
         uint64_t loaded_ms;
+        int dir_known;             /* index_dir_mtime() just before the load ... */
+        struct timespec dir_mtime; /* ... and what it read */
 };
 
 struct centry {
@@ -75,6 +79,7 @@ struct lb_reader_ctx {
         struct centry *buckets[NBUCKETS];
         struct lru lru[NCLASSES];
         struct idxref *idx;
+        uint64_t gen; /* loads of the index so far */
         pthread_mutex_t reload_lock;
         struct fetcher *free_fetchers;
         struct {
@@ -123,9 +128,27 @@ static void idx_unref_locked(struct idxref *i)
         }
 }
 
+/* The modification time of the repository's index/ (new index files are
+ * renamed into it), to tell whether it changed after a load. Returns 1, 0
+ * when it is too recent for that (timestamps are coarse: a change in the
+ * same tick would not show), -1 when it cannot be read. */
+static int index_dir_mtime(struct lb_reader_ctx *c, struct timespec *ret)
+{
+        struct timespec now;
+        struct stat st;
+        _cleanup_free_ char *p = path_join(c->repo->path, "index");
+        if (!p || stat(p, &st) < 0)
+                return -1;
+        clock_gettime(CLOCK_REALTIME, &now);
+        *ret = st.st_mtim;
+        return now.tv_sec - st.st_mtim.tv_sec >= 2;
+}
+
 static int idx_load(struct lb_reader_ctx *c)
 {
         struct lb_chunk_index *x;
+        struct timespec mtime = { 0 };
+        int known = index_dir_mtime(c, &mtime);
         int k = lb_chunk_index_load(c->repo, &x);
         if (k < 0)
                 return k;
@@ -137,7 +160,10 @@ static int idx_load(struct lb_reader_ctx *c)
         i->x = x;
         i->refs = 1;
         i->loaded_ms = now_ms();
+        i->dir_known = known;
+        i->dir_mtime = mtime;
         pthread_mutex_lock(&c->lock);
+        i->gen = ++c->gen;
         struct idxref *old = c->idx;
         c->idx = i;
         idx_unref_locked(old);
@@ -155,14 +181,24 @@ int lb_reader_ctx_reload_index(struct lb_reader_ctx *c)
         return k;
 }
 
-/* The index `seen` did not have a blob: load it again, unless it is recent.
- * Returns whether the current index is another one than `seen`. */
-static bool maybe_reload(struct lb_reader_ctx *c, const struct idxref *seen)
+/* The load of the index with generation seen_gen did not have a blob: load
+ * it again, unless it is recent and index/ has not changed since. Returns
+ * whether the current index is another load than that one. */
+static bool maybe_reload(struct lb_reader_ctx *c, uint64_t seen_gen)
 {
         pthread_mutex_lock(&c->reload_lock);
         pthread_mutex_lock(&c->lock);
-        bool changed = c->idx != seen, stale = !changed && now_ms() - seen->loaded_ms >= RELOAD_AFTER_MS;
+        const struct idxref *cur = c->idx;
+        bool changed = cur->gen != seen_gen, stale = false;
+        uint64_t loaded_ms = cur->loaded_ms;
+        int known = cur->dir_known;
+        struct timespec was = cur->dir_mtime, now;
         pthread_mutex_unlock(&c->lock);
+        if (!changed) {
+                stale = now_ms() - loaded_ms >= RELOAD_AFTER_MS || known == 0;
+                if (!stale && known > 0 && index_dir_mtime(c, &now) >= 0)
+                        stale = now.tv_sec != was.tv_sec || now.tv_nsec != was.tv_nsec;
+        }
         if (stale && idx_load(c) == 0) {
                 atomic_fetch_add(&c->reloads, 1);
                 changed = true;
@@ -235,7 +271,7 @@ static int fetch(struct lb_reader_ctx *c, struct centry *e)
                 struct fetcher *f = fetcher_get(c);
                 if (!f)
                         return -ENOMEM;
-                const struct idxref *seen = f->idx; /* compared, never dereferenced after put */
+                uint64_t seen_gen = f->idx->gen; /* the load searched (not its address: that is reused) */
                 size_t got = 0;
                 lb_error_clear();
                 int k = lb_blob_fetch(&f->pc, f->codec, c->repo, e->id, e->cls == CL_MAP ? LB_BLOB_MAP : LB_BLOB_CHUNK,
@@ -248,7 +284,7 @@ static int fetch(struct lb_reader_ctx *c, struct centry *e)
                         /* new snapshots may use index files loaded after ours */
                         char msg[512];
                         snprintf(msg, sizeof(msg), "%s", lb_error_get() ? lb_error_get() : "not found");
-                        if (maybe_reload(c, seen))
+                        if (maybe_reload(c, seen_gen))
                                 continue;
                         lb_error_set(k, "%s", msg);
                 }
