@@ -114,7 +114,8 @@ static int encode(struct lb_codec *c, const struct lb_master_key *key, enum lb_b
                 uint8_t *salt = payload, *nonce = payload + LB_BLOB_SALT;
                 uint8_t *ct = nonce + LB_AEAD_NONCE, *tag = ct + body_len;
                 uint8_t bkey[LB_KEY_SIZE];
-                r = fixed_salt ? lb_blob_fixed_salt(key, id, salt) : random_bytes(salt, LB_BLOB_SALT + LB_AEAD_NONCE);
+                r = fixed_salt ? lb_blob_derived_salt(key, h, sizeof(*h), body, body_len, salt) :
+                                 random_bytes(salt, LB_BLOB_SALT + LB_AEAD_NONCE);
                 if (r < 0)
                         return r;
                 r = lb_blob_key(key, salt, bkey);

@@ -29,8 +29,9 @@ size_t lb_blob_bound(size_t n);
  * key NULL: not encrypted. level <= 0: store uncompressed. */
 int lb_blob_encode(struct lb_codec *c, const struct lb_master_key *key, enum lb_blob_type type,
                    const uint8_t id[LB_ID_SIZE], const void *in, size_t n, void *out, size_t *ret_len);
-/* The same, with the salt and nonce derived from the ID (lb_blob_fixed_salt):
- * the same plaintext always gives the same bytes. */
+/* The same, with the salt and nonce derived from the header and the bytes
+ * encrypted (lb_blob_derived_salt): the same plaintext, compressed alike,
+ * always gives the same bytes. */
 int lb_blob_encode_fixed(struct lb_codec *c, const struct lb_master_key *key, enum lb_blob_type type,
                          const uint8_t id[LB_ID_SIZE], const void *in, size_t n, void *out, size_t *ret_len);
 

@@ -635,9 +635,13 @@ int lb_copy(struct lb_repo *src, const char *dst_path, const char *const *specs,
         /* One copy into DST at a time: each removes what a failed snapshot
          * wrote, which must not be another's. */
         lock = open(cp.dst->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
-                k = lb_error_set(-EBUSY, "another 'lifeboat copy' is writing to %s: wait until it has finished",
-                                 cp.dst->path);
+        if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
+                if (lock >= 0 && errno == EWOULDBLOCK)
+                        k = lb_error_set(-EBUSY, "another 'lifeboat copy' is writing to %s: wait until it has finished",
+                                         cp.dst->path);
+                else
+                        k = lb_error_set(-errno, "cannot lock %s against another copy: %m; nothing was copied",
+                                         cp.dst->path);
                 goto out;
         }
         k = lb_repo_lock(cp.dst, LB_LOCK_SHARED);
@@ -665,7 +669,9 @@ int lb_copy(struct lb_repo *src, const char *dst_path, const char *const *specs,
         cp.slots = calloc(cp.maxslots, sizeof(*cp.slots));
         cp.checkers = calloc(cp.nthreads, sizeof(*cp.checkers));
         k = lb_pack_writer_new(cp.dst, &cp.pw);
-        if (k < 0 || !cp.codec || !cp.ids || !cp.slots || !cp.checkers || lb_idset_init(&cp.copied, 4096) < 0) {
+        if (k < 0)
+                goto out;
+        if (!cp.codec || !cp.ids || !cp.slots || !cp.checkers || lb_idset_init(&cp.copied, 4096) < 0) {
                 k = -ENOMEM;
                 goto out;
         }

@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <pthread.h>
 
 static EVP_MD *sha256_md;
@@ -118,18 +119,26 @@ int lb_blob_key(const struct lb_master_key *key, const uint8_t salt[LB_BLOB_SALT
         return 0;
 }
 
-int lb_blob_fixed_salt(const struct lb_master_key *key, const uint8_t id[LB_ID_SIZE],
-                       uint8_t ret[LB_BLOB_SALT + LB_AEAD_NONCE])
+int lb_blob_derived_salt(const struct lb_master_key *key, const void *aad, size_t aad_len, const void *body,
+                         size_t n, uint8_t ret[LB_BLOB_SALT + LB_AEAD_NONCE])
 {
-        static const char label[] = "lifeboat fixed salt v1";
-        uint8_t msg[sizeof(label) - 1 + LB_ID_SIZE], mac[LB_ID_SIZE];
-        unsigned int len = 0;
-        memcpy(msg, label, sizeof(label) - 1);
-        memcpy(msg + sizeof(label) - 1, id, LB_ID_SIZE);
-        if (!HMAC(md(), key->enc, LB_KEY_SIZE, msg, sizeof(msg), mac, &len) || len != LB_ID_SIZE)
-                return -EIO;
-        memcpy(ret, mac, LB_BLOB_SALT + LB_AEAD_NONCE);
-        return 0;
+        static const char label[] = "lifeboat derived salt v2";
+        uint8_t mac[LB_ID_SIZE];
+        size_t len = 0;
+        int r = -EIO;
+        EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        EVP_MAC_CTX *c = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+        OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+                                OSSL_PARAM_construct_end() };
+        if (c && EVP_MAC_init(c, key->enc, LB_KEY_SIZE, params) == 1 &&
+            EVP_MAC_update(c, (const uint8_t *)label, sizeof(label) - 1) == 1 && EVP_MAC_update(c, aad, aad_len) == 1 &&
+            EVP_MAC_update(c, body, n) == 1 && EVP_MAC_final(c, mac, &len, sizeof(mac)) == 1 && len == sizeof(mac)) {
+                memcpy(ret, mac, LB_BLOB_SALT + LB_AEAD_NONCE);
+                r = 0;
+        }
+        EVP_MAC_CTX_free(c);
+        EVP_MAC_free(hmac);
+        return r;
 }
 
 int lb_kdf_scrypt(const char *pass, size_t pass_len, const uint8_t *salt, size_t salt_len, uint64_t N, uint64_t r,

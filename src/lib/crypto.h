@@ -38,11 +38,14 @@ int lb_aead_open(const uint8_t key[LB_KEY_SIZE], const uint8_t nonce[LB_AEAD_NON
 /* Each blob is encrypted under its own key, derived from the master key and
  * a random per-blob salt, so nonces never repeat under one key. */
 int lb_blob_key(const struct lb_master_key *key, const uint8_t salt[LB_BLOB_SALT], uint8_t ret[LB_KEY_SIZE]);
-/* A salt and nonce derived from the blob's ID instead of random ones, for
- * output that must be reproducible. The same ID means the same plaintext, so
- * a derived key still never encrypts two different messages. */
-int lb_blob_fixed_salt(const struct lb_master_key *key, const uint8_t id[LB_ID_SIZE],
-                       uint8_t ret[LB_BLOB_SALT + LB_AEAD_NONCE]);
+/* A salt and nonce derived from what is encrypted instead of random ones,
+ * for output that must be reproducible (SIV-style): the first 28 bytes of
+ * HMAC-SHA256(enc key, "lifeboat derived salt v2" || aad || body), body the
+ * exact bytes encrypted (compressed: not the plaintext, whose compression
+ * may differ between zstd versions). A key and nonce thus only ever encrypt
+ * the same bytes with the same associated data. */
+int lb_blob_derived_salt(const struct lb_master_key *key, const void *aad, size_t aad_len, const void *body,
+                         size_t n, uint8_t ret[LB_BLOB_SALT + LB_AEAD_NONCE]);
 
 /* scrypt(passphrase, salt) -> 32-byte key-encryption key. */
 int lb_kdf_scrypt(const char *pass, size_t pass_len, const uint8_t *salt, size_t salt_len, uint64_t N, uint64_t r,

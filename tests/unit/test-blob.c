@@ -163,6 +163,49 @@ static void test_fixed_salt(void)
         lb_codec_free(c);
 }
 
+/* The plaintext compressed otherwise (another zstd level here; another zstd
+ * version elsewhere): other bytes encrypted, so another salt and nonce, never
+ * the same key and nonce for two different messages. */
+static void test_derived_salt_follows_body(void)
+{
+        static const char *const words[] = { "disk ", "image ", "chunk ", "pack ", "index ", "snapshot ", "restore " };
+        static uint8_t text[65536];
+        uint32_t x = 12345;
+        for (size_t i = 0; i < sizeof(text);) {
+                x = x * 1103515245u + 12345u;
+                const char *w = words[(x >> 16) % 7];
+                for (size_t j = 0; w[j] && i < sizeof(text); j++)
+                        text[i++] = (uint8_t)w[j];
+        }
+        struct lb_codec *fast = lb_codec_new(1), *slow = lb_codec_new(19);
+        size_t bound = lb_blob_bound(sizeof(text)), la = 0, lb = 0, len = 0;
+        uint8_t *a = malloc(bound), *b = malloc(bound), *out = malloc(sizeof(text)), id[LB_ID_SIZE];
+        if (!fast || !slow || !a || !b || !out)
+                bail_out("out of memory");
+        lb_chunk_id(NULL, text, sizeof(text), id);
+        lb_blob_encode(fast, NULL, LB_BLOB_INDEX, id, text, sizeof(text), a, &la);
+        lb_blob_encode(slow, NULL, LB_BLOB_INDEX, id, text, sizeof(text), b, &lb);
+        ok(la != lb || memcmp(a, b, la) != 0, "zstd levels 1 and 19 compress the plaintext differently");
+        lb_chunk_id(&key1, text, sizeof(text), id);
+        lb_blob_encode_fixed(fast, &key1, LB_BLOB_INDEX, id, text, sizeof(text), a, &la);
+        lb_blob_encode_fixed(slow, &key1, LB_BLOB_INDEX, id, text, sizeof(text), b, &lb);
+        ok(memcmp(a + HDR, b + HDR, LB_BLOB_SALT) != 0 &&
+                   memcmp(a + HDR + LB_BLOB_SALT, b + HDR + LB_BLOB_SALT, LB_AEAD_NONCE) != 0,
+           "derived salt: the same plaintext compressed otherwise gets another salt and nonce");
+        ok(decode(&key1, a, la, LB_BLOB_INDEX, id, out, sizeof(text), &len) == 0 && len == sizeof(text) &&
+                   memcmp(out, text, len) == 0 &&
+                   decode(&key1, b, lb, LB_BLOB_INDEX, id, out, sizeof(text), &len) == 0 && len == sizeof(text) &&
+                   memcmp(out, text, len) == 0,
+           "derived salt: both decode to the plaintext");
+        lb_blob_encode_fixed(slow, &key1, LB_BLOB_INDEX, id, text, sizeof(text), a, &la);
+        ok(la == lb && memcmp(a, b, la) == 0, "derived salt: the same bytes again give the same blob");
+        free(a);
+        free(b);
+        free(out);
+        lb_codec_free(fast);
+        lb_codec_free(slow);
+}
+
 static void test_id_recomputed(void)
 {
         static const char data[] = "the data whose ID is checked";
@@ -421,6 +464,7 @@ int main(void)
         }
         test_round_trips();
         test_fixed_salt();
+        test_derived_salt_follows_body();
         test_id_recomputed();
         test_flips();
         test_keys_and_expectations();
