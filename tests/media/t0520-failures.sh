@@ -9,7 +9,9 @@
 # with the ISO's kernel and initramfs) or from a config volume (a FAT disk
 # labelled LBCONFIG) with the ISO booted from a CD; the command line wins
 # over the config volume. In contrast, when one of two disks that fit is the
-# disk of the backup (the same partition table ID), target=auto takes it.
+# disk of the backup (the same partition table ID), target=auto takes it;
+# when the only disk that fits is not and holds a filesystem, it is not
+# taken (it would be if it were blank: t0510).
 . "$(dirname "$0")/../cli/lib.sh"
 . "$TEST_DIR/media-lib.sh"
 media_require
@@ -118,6 +120,20 @@ test_expect_success 'target=auto, two disks fit, one is the disk of the backup (
 	expect_eq "$(disk_kib blank2.img)" 0 "space used by the blank disk"
 '
 [ -f samedisk.times ] && diag "restore onto the same disk (-kernel): $(qemu_figures samedisk)"
+
+test_expect_success 'target=auto, the only disk that fits holds a filesystem and is not the disk of the backup: refused' '
+	rm -f data.img && truncate -s 400M data.img &&
+	mkfs.ext4 -q -F -L data -E lazy_itable_init=0,lazy_journal_init=0 data.img &&
+	sha data.img >before &&
+	KERNEL_APPEND="lifeboat.restore=latest lifeboat.repo=LABEL=backups:/repo lifeboat.target=auto lifeboat.password=\"$PW\" lifeboat.wait=3" \
+		qemu_boot notblank kernel "$(cat iso.path)" -drive file=repo.img,format=raw,if=virtio \
+		-drive file=data.img,format=raw,if=virtio &&
+	expect_bounded notblank &&
+	serial_grep "No disk here is the disk of the backup \(partition table ID 6a1f0c7e-2b3d-4e5f-8a9b-0c1d2e3f4a5b\): waiting up to 3 s" notblank &&
+	serial_grep "LIFEBOAT FAILED: the only disk that could take the image, vdb 400.0 MiB, ext4, is not the disk of the backup .* and is not blank: .* name it with lifeboat.target=/dev/vdb" notblank &&
+	expect_eq "$(sha data.img)" "$(cat before)" "SHA-256 of the disk with a filesystem"
+'
+[ -f notblank.times ] && diag "target=auto, a disk with data (-kernel): $(qemu_figures notblank)"
 
 test_expect_success 'a damaged pack: the restore fails and says where' '
 	rm -rf bad.tree && cp -a repo.tree bad.tree &&

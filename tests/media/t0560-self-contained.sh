@@ -4,8 +4,11 @@
 # an encrypted repository) into the ISO, whose configuration then names the
 # copy (repo=media). QEMU boots it with no disk but a blank target, from a CD
 # with BIOS and as a USB disk with UEFI; the plan restores the snapshot onto
-# the target and powers off; the host checks the target. A snapshot that does
-# not exist, or a wrong passphrase, stops the build with the reason.
+# the target and powers off; the host checks the target. With another
+# Lifeboat medium seen first (vda), the media take their own filesystem (vdb),
+# the one whose /lifeboat-media has the media ID of their initramfs. A
+# snapshot that does not exist, or a wrong passphrase, stops the build with
+# the reason.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$TEST_DIR/media-lib.sh"
 media_require
@@ -62,6 +65,28 @@ test_expect_success 'UEFI, USB stick: the same media as a disk; it is not a targ
 	check_restored disk.img target.img
 '
 [ -f uefi.times ] && diag "UEFI USB, self-contained: $(qemu_figures uefi)"
+
+test_expect_success 'another Lifeboat stick plugged in too, seen first: not taken; the media find their own copy by their ID' '
+	iso_extract "$(cat iso.path)" /lifeboat-media marker.out &&
+	id=$(sed -n "s/^media_id=//p" marker.out) &&
+	expect_eq "${#id}" 32 "length of the media ID" &&
+	iso_extract "$(cat iso.path)" /boot/initrd.gz initrd.gz &&
+	gzip -dc initrd.gz | cpio -i --quiet --to-stdout "*media-info" >media-info.out &&
+	expect_grep "^media_id=$id\$" media-info.out &&
+	media_iso base --timeout 1 >base.path &&
+	iso_extract "$(cat base.path)" /lifeboat-media base-marker.out &&
+	expect_grep "^media_id=" base-marker.out &&
+	expect_no_grep "^media_id=$id\$" base-marker.out &&
+	rm -f target.img && truncate -s 400M target.img &&
+	qemu_boot other kernel "$(cat iso.path)" -drive "file=$(cat base.path),format=raw,if=virtio,readonly=on" \
+		-drive "file=$(cat iso.path),format=raw,if=virtio,readonly=on" -drive file=target.img,format=raw,if=virtio &&
+	expect_powered_off other &&
+	serial_grep "Repository: /dev/vdb1?:/lifeboat/repo" other &&
+	serial_grep "Target: vdc 400.0 MiB" other &&
+	serial_grep "Lifeboat: restore finished" other &&
+	check_restored disk.img target.img
+'
+[ -f other.times ] && diag "another Lifeboat stick first (-kernel), self-contained: $(qemu_figures other)"
 
 test_expect_success 'a snapshot that does not exist: the build fails and says so' '
 	expect_exit 1 "$LIFEBOAT" media create --quiet --output bad.iso \
