@@ -322,15 +322,16 @@ stage_scripts() {
 # root of the ISO filesystem (/lifeboat-media), so that booted media tell
 # their own filesystem from another Lifeboat stick's (repo=media). Derived
 # from the inputs, not random (the image stays reproducible): the SHA-256 of
-# the kernel, the lifeboat binary, the scripts, the configuration, the boot
-# options and, with --include-snapshot, the copied repository's config and
-# snapshot IDs.
+# the kernel, the lifeboat binary, the scripts on the media (not this
+# builder: an installed copy builds the same image), the configuration, the
+# boot options and, with --include-snapshot, the copied repository's config
+# and snapshot IDs.
 media_id() {
 	{
 		printf 'lifeboat-media-id 1\n'
 		sha256sum <"$KERNEL"
 		sha256sum <"$LIFEBOAT_BIN"
-		cat "$MEDIA_DIR/init" "$MEDIA_DIR"/*.sh | sha256sum
+		cat "$ROOT/init" "$ROOT"/lib/lifeboat/*.sh | sha256sum
 		sha256sum <"$ROOT/etc/lifeboat/media.conf"
 		printf '%s\n' "$SOURCE_DATE_EPOCH" "$TIMEOUT" "$APPEND"
 		if [ -d "$ISO/lifeboat/repo" ]; then

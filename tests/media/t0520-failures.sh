@@ -8,7 +8,7 @@
 # after). The plans come from the kernel command line (QEMU -kernel/-initrd
 # with the ISO's kernel and initramfs) or from a config volume (a FAT disk
 # labelled LBCONFIG) with the ISO booted from a CD; the command line wins
-# over the config volume. In contrast, when one of two disks that fit is the
+# over the config volume; two config volumes are both ignored. In contrast, when one of two disks that fit is the
 # disk of the backup (the same partition table ID), target=auto takes it;
 # when the only disk that fits is not and holds a filesystem, it is not
 # taken (it would be if it were blank: t0510).
@@ -73,6 +73,19 @@ test_expect_success 'the log of the failure is next to the repository' '
 	cat repo.out/lifeboat-media-*-restore.log >log &&
 	expect_grep "LIFEBOAT FAILED: the target /dev/vdb is 128.0 MiB" log
 '
+
+test_expect_success 'two config volumes: neither is read, the plan stops, nothing written' '
+	cp cfg.img cfgcopy.img &&
+	rm -f blank.img && truncate -s 400M blank.img &&
+	KERNEL_APPEND="lifeboat.restore=latest lifeboat.wait=3" \
+		qemu_boot twocfg kernel "$(cat iso.path)" -drive file=repo.img,format=raw,if=virtio \
+		-drive file=blank.img,format=raw,if=virtio -drive file=cfg.img,format=raw,if=virtio \
+		-drive file=cfgcopy.img,format=raw,if=virtio &&
+	expect_bounded twocfg &&
+	serial_grep "LIFEBOAT FAILED: several config volumes \(filesystems labelled LBCONFIG\): /dev/vdc /dev/vdd; none of them was read" twocfg &&
+	expect_eq "$(disk_kib blank.img)" 0 "space used by the blank disk"
+'
+[ -f twocfg.times ] && diag "two config volumes (-kernel): $(qemu_figures twocfg)"
 
 test_expect_success 'wrong passphrase on the command line, which wins over the config volume' '
 	config_disk cfg2.img <<-EOF &&
