@@ -668,7 +668,7 @@ int lb_backup(struct lb_repo *r, const char *const *sources, size_t nsources, co
         }
 
         /* Shared: a prune must not delete what this backup deduplicates against. */
-        k = lb_repo_lock(r, LB_LOCK_SHARED);
+        k = lb_repo_lock(r, LB_LOCK_SHARED_WRITER);
         if (k < 0)
                 goto out;
         if (lb_repo_clean_tmp(r, STALE_TMP_S) < 0)

@@ -644,7 +644,7 @@ int lb_copy(struct lb_repo *src, const char *dst_path, const char *const *specs,
                                          cp.dst->path);
                 goto out;
         }
-        k = lb_repo_lock(cp.dst, LB_LOCK_SHARED);
+        k = lb_repo_lock(cp.dst, LB_LOCK_SHARED_WRITER);
         if (k < 0)
                 goto out;
         if (lb_repo_clean_tmp(cp.dst, STALE_TMP_S) < 0)

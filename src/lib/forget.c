@@ -171,11 +171,34 @@ const char *lb_keep_reasons_str(unsigned reasons, char *buf, size_t len)
 
 /* ---- removing snapshot files ---- */
 
-static void group_of(const struct lb_snapshot *s, char *buf, size_t len)
+static void put_escaped(FILE *f, const char *s)
 {
-        size_t o = (size_t)snprintf(buf, len, "%s", s->hostname ? s->hostname : "");
-        for (size_t i = 0; i < s->nimages && o < len; i++)
-                o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "," : ":", s->images[i].source);
+        for (; s && *s; s++) {
+                if (*s == ':' || *s == ',' || *s == '\\')
+                        fputc('\\', f);
+                fputc(*s, f);
+        }
+}
+
+/* The group of a snapshot, whole (never cut short: snapshots of different
+ * sources must never share a group), or NULL when out of memory. */
+static char *group_of(const struct lb_snapshot *s)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+                return NULL;
+        put_escaped(f, s->hostname);
+        for (size_t i = 0; i < s->nimages; i++) {
+                fputc(i ? ',' : ':', f);
+                put_escaped(f, s->images[i].source);
+        }
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
 }
 
 static int remove_snapshot(struct lb_repo *r, const char *id)
@@ -290,7 +313,12 @@ int lb_forget(struct lb_repo *r, const struct lb_forget_opts *o, struct lb_forge
                 snprintf(it->id, sizeof(it->id), "%s", snaps[i]->id);
                 it->time = snaps[i]->time;
                 it->time_ns = snaps[i]->time_ns;
-                group_of(snaps[i], it->group, sizeof(it->group));
+                it->group = group_of(snaps[i]);
+                if (!it->group) {
+                        ret->n = i;
+                        k = -ENOMEM;
+                        goto out;
+                }
                 it->reasons = LB_KEEP_NAMED;
         }
         ret->n = n;
@@ -305,7 +333,11 @@ int lb_forget(struct lb_repo *r, const struct lb_forget_opts *o, struct lb_forge
                         j++;
                 if (j == ret->n) { /* a snapshot file that does not load: it can go too */
                         snprintf(ret->v[j].id, sizeof(ret->v[j].id), "%s", id);
-                        snprintf(ret->v[j].group, sizeof(ret->v[j].group), "(unreadable)");
+                        ret->v[j].group = strdup("(unreadable)");
+                        if (!ret->v[j].group) {
+                                k = -ENOMEM;
+                                goto out;
+                        }
                         ret->n++;
                 }
                 ret->v[j].reasons = 0;
@@ -340,6 +372,8 @@ out:
 
 void lb_forget_result_free(struct lb_forget_result *r)
 {
+        for (size_t i = 0; r->v && i < r->n; i++)
+                free(r->v[i].group);
         free(r->v);
         r->v = NULL;
         r->n = 0;

@@ -45,7 +45,10 @@ bool lb_repo_encrypted(const struct lb_repo *r);
  * and fail at once (-EBUSY, with a message) while anything else holds it. A
  * repository on read-only media is used without a lock when shared (nothing
  * can prune it). Taking it again, or shared after exclusive, is a no-op. */
-enum lb_lock_mode { LB_LOCK_SHARED, LB_LOCK_EXCLUSIVE };
+/* SHARED: reads (restore, verify, mount, copy's source); SHARED_WRITER:
+ * appends (backup, copy's destination), which must never run unlocked;
+ * EXCLUSIVE: forget, prune. */
+enum lb_lock_mode { LB_LOCK_SHARED, LB_LOCK_SHARED_WRITER, LB_LOCK_EXCLUSIVE };
 int lb_repo_lock(struct lb_repo *r, enum lb_lock_mode mode);
 
 /* ---- snapshots ---- */
@@ -243,7 +246,9 @@ struct lb_forget_opts {
 struct lb_forget_item {
         char id[65];
         int64_t time, time_ns;
-        char group[256]; /* hostname and sources: the policy applies per group */
+        char *group; /* hostname:source,source… (':', ',' and backslashes in the names escaped
+                      * with a backslash, so two groups never share a string; never cut
+                      * short): the policy applies per group */
         unsigned reasons; /* LB_KEEP_*; 0: removed (or would be, with dry_run) */
 };
 struct lb_forget_result {

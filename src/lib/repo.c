@@ -450,7 +450,7 @@ int lb_repo_clean_tmp(struct lb_repo *r, int64_t older_than_s)
 
 int lb_repo_lock(struct lb_repo *r, enum lb_lock_mode mode)
 {
-        bool excl = mode == LB_LOCK_EXCLUSIVE;
+        bool excl = mode == LB_LOCK_EXCLUSIVE, writer = mode != LB_LOCK_SHARED;
         if (r->lock_fd >= 0 && (r->lock_exclusive || !excl))
                 return 0;
         if (r->lock_fd < 0) {
@@ -462,10 +462,23 @@ int lb_repo_lock(struct lb_repo *r, enum lb_lock_mode mode)
                 r->lock_fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
                 if (r->lock_fd < 0) {
                         int e = errno;
-                        if (!excl && (e == EROFS || e == EACCES))
-                                return 0; /* read-only media: nothing can prune it */
-                        return lb_error_set(-e, "cannot open the lock file %s: %s", path, strerror(e));
+                        /* Read-only media: nothing can prune them. A reader
+                         * that may not open the file (another user's
+                         * repository) goes on unlocked: a prune then makes
+                         * it fail, never read wrong data. A writer never. */
+                        if (e == EROFS && !excl)
+                                return 0;
+                        if (e == EACCES && !writer)
+                                return 0;
+                        return lb_error_set(-e, "cannot open the lock file %s: %s%s", path, strerror(e),
+                                            e == EACCES ? " (it must be readable by everyone who backs up "
+                                                          "into this repository: chmod 644 it)" : "");
                 }
+                /* Whatever the umask: everyone who may read the repository
+                 * must be able to take the lock. Only the owner can. */
+                struct stat st;
+                if (fstat(r->lock_fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 0444) != 0444)
+                        (void)fchmod(r->lock_fd, 0644);
         }
         if (flock(r->lock_fd, (excl ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0) {
                 r->lock_exclusive = excl;

@@ -325,6 +325,31 @@ test_expect_success 'with space again, prune succeeds' '
 	free_loop "$(cat small.dev)"
 '
 
+# ---- groups are whole: long source paths never merge two groups ----
+
+test_expect_success 'forget --keep-last 1: groups of long source paths stay apart' '
+	long=$(printf "very-long-directory-name-%02d/" $(seq 1 8)) &&
+	mkdir -p "$long" &&
+	head -c $MIB v1.img >"${long}a.img" && head -c $MIB v2.img >"${long}b.img" &&
+	head -c $MIB v3.img >"${long}c.img" &&
+	lifeboat init --repo groups.repo >/dev/null &&
+	lifeboat backup --repo groups.repo "${long}a.img" "${long}b.img" >/dev/null &&
+	lifeboat backup --repo groups.repo "${long}a.img" "${long}c.img" >/dev/null &&
+	test "$(lifeboat list --repo groups.repo | grep -c "^[0-9a-f]")" = 2 &&
+	lifeboat forget --repo groups.repo --keep-last 1 >forget.out &&
+	expect_grep "^Removed 0 snapshot" forget.out &&
+	test "$(grep -c "^Snapshots of" forget.out)" = 2 &&
+	test "$(ls groups.repo/snapshots | wc -l)" = 2
+'
+
+# ---- the lock file can be taken by everyone, whatever the umask ----
+
+test_expect_success 'the lock file is made readable by all under umask 077' '
+	(umask 077 && lifeboat init --repo umask.repo >/dev/null && cp v1.img u.img &&
+		lifeboat backup --repo umask.repo u.img >/dev/null) &&
+	test "$(stat -c %a umask.repo/lock)" = 644
+'
+
 # ---- a mount holds the lock ----
 
 if [ -c /dev/fuse ]; then
