@@ -28,6 +28,7 @@ int cli_common_opt(struct cli_common *c, int opt, const char *usage);
 void cli_common_init(struct cli_common *c);
 
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_threads_opt(const char *arg, const char *usage, unsigned *ret);
 /* Print "lifeboat: <message>" for a failed library call; returns 1. */
 int cli_fail(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -76,13 +76,10 @@ int cmd_backup(int argc, char **argv)
                         bo.chunk_size = (uint32_t)v;
                         break;
                 }
-                case 'T': {
-                        long l = strtol(optarg, &end, 10);
-                        if (*end || l < 1 || l > 64)
-                                return cli_usage_error(usage, "bad --threads '%s' (1-64)", optarg);
-                        bo.threads = (unsigned)l;
+                case 'T':
+                        if ((k = cli_threads_opt(optarg, usage, &bo.threads)))
+                                return k;
                         break;
-                }
                 case 'H': bo.rehash = true; break;
                 case 'L': bo.live = true; break;
                 case 'S': system_disks = true; break;

@@ -78,8 +78,6 @@ int cmd_copy(int argc, char **argv)
                         return 0;
                 if (k)
                         continue;
-                char *end;
-                long l;
                 switch (opt) {
                 case 't':
                         if (!*optarg)
@@ -87,10 +85,8 @@ int cmd_copy(int argc, char **argv)
                         dst = optarg;
                         break;
                 case 'T':
-                        l = strtol(optarg, &end, 10);
-                        if (*end || l < 1 || l > 64)
-                                return cli_usage_error(usage, "bad --threads '%s' (1-64)", optarg);
-                        co.threads = (unsigned)l;
+                        if ((k = cli_threads_opt(optarg, usage, &co.threads)))
+                                return k;
                         break;
                 default: return cli_usage_error(usage, "unknown option");
                 }

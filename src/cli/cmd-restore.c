@@ -56,10 +56,8 @@ int cmd_restore(int argc, char **argv)
                         ro.partition = (unsigned)l;
                         break;
                 case 'T':
-                        l = strtol(optarg, &end, 10);
-                        if (*end || l < 1 || l > 64)
-                                return cli_usage_error(usage, "bad --threads '%s' (1-64)", optarg);
-                        ro.threads = (unsigned)l;
+                        if ((k = cli_threads_opt(optarg, usage, &ro.threads)))
+                                return k;
                         break;
                 default: return cli_usage_error(usage, "unknown option");
                 }

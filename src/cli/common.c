@@ -28,6 +28,17 @@ int cli_common_opt(struct cli_common *c, int opt, const char *usage)
         return 0;
 }
 
+/* --threads N: 1 to 64. Returns 0, or the usage error's exit status. */
+int cli_threads_opt(const char *arg, const char *usage, unsigned *ret)
+{
+        char *end;
+        long l = strtol(arg, &end, 10);
+        if (*end || l < 1 || l > 64)
+                return cli_usage_error(usage, "bad --threads '%s' (1-64)", arg);
+        *ret = (unsigned)l;
+        return 0;
+}
+
 int cli_usage_error(const char *usage, const char *fmt, ...)
 {
         va_list ap;

@@ -59,6 +59,8 @@ test_expect_success 'bad option values: exit 2' '
 	expect_fail 2 "empty --tag" lifeboat backup --repo repo --tag "" img &&
 	expect_fail 2 "chunk-size" lifeboat backup --repo repo --chunk-size 12Q img &&
 	expect_fail 2 "threads" lifeboat backup --repo repo --threads 0 img &&
+	expect_fail 2 "bad --threads .65." lifeboat backup --repo repo --threads 65 img &&
+	expect_fail 2 "bad --threads .2x." lifeboat restore --repo repo --threads 2x latest x.img &&
 	expect_fail 2 "image" lifeboat restore --repo repo --image 0 latest x.img &&
 	expect_fail 2 "image" lifeboat restore --repo repo --image two latest x.img &&
 	test ! -e x.img &&
